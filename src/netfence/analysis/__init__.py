@@ -1,0 +1,1 @@
+"""Answers computed from the IR: per-flow verdicts, reachability matrices, policy descriptions."""

@@ -1,0 +1,1 @@
+"""What was declared, whatever the source: frozen values, no I/O."""

@@ -1,0 +1,79 @@
+"""Namespaces, pods and services as declared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+from typing import NewType
+
+from netfence.errors import Location
+from netfence.model.labels import Labels
+from netfence.model.ports import Protocol
+
+#: `namespace/name` of a pod: the identity endpoints are known by everywhere.
+EndpointId = NewType("EndpointId", str)
+
+IPAddress = IPv4Address | IPv6Address
+
+#: Set on every namespace by the API server (since Kubernetes 1.21).
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: Labels
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPort:
+    """A port a container declares; `name` makes it usable as a named port in policies."""
+
+    port: int
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: str
+    name: str
+    labels: Labels
+    ips: tuple[IPAddress, ...] = ()
+    node: str | None = None
+    service_account: str = "default"
+    host_network: bool = False
+    ports: tuple[ContainerPort, ...] = ()
+    location: Location | None = None
+
+    @property
+    def id(self) -> EndpointId:
+        return EndpointId(f"{self.namespace}/{self.name}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    port: int
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+    #: A number, a container port name, or None (same as `port`).
+    target_port: int | str | None = None
+    node_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    namespace: str
+    name: str
+    #: None: the service has no selector (endpoints managed by hand), so it selects no pod.
+    selector: Labels | None
+    ports: tuple[ServicePort, ...] = ()
+    cluster_ips: tuple[IPAddress, ...] = ()
+    type: str = "ClusterIP"
+    labels: Labels = Labels()
+    location: Location | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"

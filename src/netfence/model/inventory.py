@@ -1,0 +1,83 @@
+"""Inventory: one immutable snapshot of everything that was loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+
+from netfence.model.endpoints import (
+    NAMESPACE_NAME_LABEL,
+    EndpointId,
+    IPAddress,
+    Namespace,
+    Pod,
+    Service,
+)
+from netfence.model.labels import Labels
+from netfence.model.policies import NetworkPolicy
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Namespaces, pods, services and policies; sorted by namespace and name."""
+
+    namespaces: tuple[Namespace, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    services: tuple[Service, ...] = ()
+    policies: tuple[NetworkPolicy, ...] = ()
+    _ns_index: dict[str, Namespace] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._ns_index.update((ns.name, ns) for ns in self.namespaces)
+
+    def namespace(self, name: str) -> Namespace:
+        """The namespace, or an implicit one carrying only its name label."""
+        found = self._ns_index.get(name)
+        if found is None:
+            found = Namespace(name, Labels({NAMESPACE_NAME_LABEL: name}))
+        return found
+
+    def pod(self, endpoint: EndpointId) -> Pod | None:
+        namespace, _, name = endpoint.partition("/")
+        for pod in self.pods:
+            if pod.namespace == namespace and pod.name == name:
+                return pod
+        return None
+
+    def pod_by_ip(self, address: IPAddress) -> Pod | None:
+        """The non-hostNetwork pod owning an address (hostNetwork pods share their node's IP)."""
+        for pod in self.pods:
+            if not pod.host_network and address in pod.ips:
+                return pod
+        return None
+
+    def service(self, namespace: str, name: str) -> Service | None:
+        for svc in self.services:
+            if svc.namespace == namespace and svc.name == name:
+                return svc
+        return None
+
+    def service_by_ip(self, address: IPAddress) -> Service | None:
+        for svc in self.services:
+            if address in svc.cluster_ips:
+                return svc
+        return None
+
+    def backends(self, service: Service) -> tuple[Pod, ...]:
+        """Pods a Service sends traffic to: same namespace, labels matching its selector."""
+        if not service.selector:
+            # A Service without a selector (or an empty one) gets no endpoints from the controller.
+            return ()
+        sel = service.selector
+        return tuple(
+            p
+            for p in self.pods
+            if p.namespace == service.namespace and all(p.labels.get(k) == v for k, v in sel.items())
+        )
+
+
+def parse_address(text: str) -> IPAddress | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None

@@ -1,0 +1,175 @@
+"""Draw analysis results for people (rich tables, text) and programs (json, yaml, csv)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from netfence.analysis.explain import PolicyExplanation
+from netfence.analysis.matrix import Matrix
+from netfence.analysis.verdict import Reason, SideVerdict, Verdict
+from netfence.model.policies import Direction
+from netfence.output.data import explanation_data, verdict_data
+
+ALLOWED_MARK, DENIED_MARK = "✓", "·"
+
+
+def dump(data: Any, fmt: str, out: IO[str]) -> None:
+    """json or yaml, keys sorted, for programs."""
+    if fmt == "yaml":
+        yaml.safe_dump(data, out, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    else:
+        json.dump(data, out, indent=2, sort_keys=True)
+        out.write("\n")
+
+
+def console(out: IO[str], width: int = 100) -> Console:
+    return Console(file=out, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+# --- matrix -----------------------------------------------------------------------------------
+
+
+def matrix_json(matrix: Matrix, out: IO[str]) -> None:
+    """`{"flows": [...]}` streamed: one object per (port, source, destination)."""
+    labels = [json.dumps(e.id) for e in matrix.endpoints]
+    out.write('{"flows": [')
+    first = True
+    for p, port in enumerate(matrix.ports):
+        head = f'"port": {json.dumps(port.port)}, "protocol": "{port.protocol}", "allowed": '
+        rows = matrix.allowed[p]
+        for i, src in enumerate(labels):
+            row = rows[i]
+            chunk = ",\n  ".join(
+                f'{{"from": {src}, "to": {dst}, {head}{"true" if row[j] else "false"}}}'
+                for j, dst in enumerate(labels)
+            )
+            if chunk:
+                out.write(("\n  " if first else ",\n  ") + chunk)
+                first = False
+    out.write("\n]}\n" if not first else "]}\n")
+
+
+def matrix_csv(matrix: Matrix, out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["from", "to", "port", "protocol", "allowed"])
+    labels = [e.id for e in matrix.endpoints]
+    for p, port in enumerate(matrix.ports):
+        number = "" if port.port is None else port.port
+        for i, src in enumerate(labels):
+            row = matrix.allowed[p][i]
+            for j, dst in enumerate(labels):
+                writer.writerow([src, dst, number, port.protocol, "true" if row[j] else "false"])
+
+
+def matrix_table(matrix: Matrix, out: IO[str], wide: bool = False) -> None:
+    """One truth table per port: rows are sources, numbered columns are destinations."""
+    labels = [e.id for e in matrix.endpoints]
+    n = len(labels)
+    label_width = max((len(s) for s in labels), default=4) + 5
+    width = max(80, label_width + 4 * n + 10) if not wide else max(80, label_width + (max(map(len, labels), default=4) + 3) * n)
+    con = console(out, width)
+    total = len(matrix.ports) * n * n
+    allowed_total = 0
+    for p, port in enumerate(matrix.ports):
+        table = Table(title=f"{port}  (rows: from, columns: to)", title_justify="left", box=None, pad_edge=False)
+        table.add_column("from \\ to", no_wrap=True)
+        for j, label in enumerate(labels):
+            table.add_column(label if wide else str(j + 1), justify="center", no_wrap=True)
+        for i, label in enumerate(labels):
+            cells = [
+                Text(ALLOWED_MARK, style="green") if matrix.allowed[p][i][j] else Text(DENIED_MARK, style="red")
+                for j in range(n)
+            ]
+            table.add_row(label if wide else f"{i + 1:>2} {label}", *cells)
+        con.print(table)
+        count = matrix.count_allowed(p)
+        allowed_total += count
+        con.print(f"{port}: {count} of {n * n} flows allowed, {n * n - count} denied")
+        con.print()
+    con.print(
+        f"{len(matrix.ports)} port{'s' if len(matrix.ports) != 1 else ''}, {n} pods: "
+        f"{allowed_total} of {total} flows allowed ({ALLOWED_MARK} allowed, {DENIED_MARK} denied)"
+    )
+
+
+# --- query ------------------------------------------------------------------------------------
+
+
+def verdict_text(verdict: Verdict, out: IO[str]) -> None:
+    flow = verdict.flow
+    head = "ALLOWED" if verdict.allowed else "DENIED"
+    con = console(out, 200)
+    style = "bold green" if verdict.allowed else "bold red"
+    con.print(Text.assemble((f"{head:<8}", style), f" {flow.source.label} -> {flow.destination.label}  {flow.port}"))
+    for side in (verdict.egress, verdict.ingress):
+        con.print(f"  {side.direction:<8} {_side_text(side, verdict)}")
+
+
+def _side_text(side: SideVerdict, verdict: Verdict) -> str:
+    flow = verdict.flow
+    local = flow.source if side.direction is Direction.EGRESS else flow.destination
+    remote = flow.destination if side.direction is Direction.EGRESS else flow.source
+    word = "to" if side.direction is Direction.EGRESS else "from"
+    selected = ", ".join(str(p) for p in side.policies)
+    if side.reason is Reason.SELF:
+        return "allowed: a pod reaching itself is always allowed"
+    if side.reason is Reason.NOT_AN_ENDPOINT:
+        return f"allowed: {local.label} is not a pod netfence enforces policy on"
+    if side.reason is Reason.NOT_ISOLATED:
+        return f"allowed: {side.endpoint} is not isolated for {side.direction} (no policy selects it)"
+    if side.reason is Reason.ISOLATED:
+        verb = "allowed" if side.allowed else "denied"
+        return (
+            f"{verb}: {side.endpoint} is isolated for {side.direction} by {selected}; "
+            f"no rule allows {flow.port} {word} {remote.label}"
+        )
+    assert side.rule is not None
+    where = []
+    if side.peer_index is not None:
+        where.append(f"{word}[{side.peer_index}]")
+    if side.port_index is not None:
+        where.append(f"ports[{side.port_index}]")
+    detail = f" ({', '.join(where)})" if where else ""
+    verb = "allowed" if side.allowed else "denied"
+    return f"{verb} by {side.rule}{detail}; selected by {selected}"
+
+
+def verdicts_dump(verdicts: Sequence[Verdict], fmt: str, out: IO[str], service: dict[str, Any] | None) -> None:
+    if service is None:
+        dump(verdict_data(verdicts[0]), fmt, out)
+        return
+    data = dict(service)
+    data["allowed"] = bool(verdicts) and all(v.allowed for v in verdicts)
+    data["backends"] = [verdict_data(v) for v in verdicts]
+    dump(data, fmt, out)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def explain_text(items: Sequence[PolicyExplanation], out: IO[str]) -> None:
+    con = console(out, 120)
+    namespace = None
+    if not items:
+        con.print("No policies.")
+    for item in items:
+        if item.namespace != namespace:
+            namespace = item.namespace
+            con.print(Text(f"namespace {namespace}", style="bold"))
+        count = len(item.selects)
+        selects = f"{count} pod{'s' if count != 1 else ''}"
+        con.print(f"  {item.kind} {item.name}: applies to {item.summary} ({selects})")
+        for direction, text in item.directions:
+            con.print(f"    {direction:<8} {text}")
+
+
+def explain_dump(items: Sequence[PolicyExplanation], fmt: str, out: IO[str]) -> None:
+    dump({"policies": [explanation_data(i) for i in items]}, fmt, out)

@@ -1,0 +1,93 @@
+"""load_inventory(paths): documents -> checked model objects -> one Inventory."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from netfence.errors import InputError, InputErrors
+from netfence.model.endpoints import Namespace, Pod, Service
+from netfence.model.inventory import Inventory
+from netfence.model.policies import NetworkPolicy
+from netfence.sources.convert import Checker
+from netfence.sources.documents import Document, load_documents
+from netfence.sources.registry import REGISTRY, known_kinds
+
+
+@dataclass
+class Loaded:
+    inventory: Inventory
+    #: One line per kind that was skipped, for stderr.
+    warnings: list[str] = field(default_factory=list)
+    objects: int = 0
+
+
+def load_inventory(paths: Sequence[str]) -> Loaded:
+    """Load every path; raise InputErrors listing every problem if anything is invalid."""
+    return build_inventory(load_documents(paths))
+
+
+def build_inventory(documents: Sequence[Document]) -> Loaded:
+    problems: list[InputError] = []
+    skipped: Counter[tuple[str, str]] = Counter()
+    namespaces: list[Namespace] = []
+    pods: list[Pod] = []
+    services: list[Service] = []
+    policies: list[NetworkPolicy] = []
+    seen: dict[tuple[str, str, str], Document] = {}
+    converted = 0
+    for doc in documents:
+        api_version, kind = doc.body.get("apiVersion"), doc.body.get("kind")
+        if not isinstance(kind, str) or not kind or not isinstance(api_version, str) or not api_version:
+            missing = "kind" if not isinstance(kind, str) or not kind else "apiVersion"
+            problems.append(InputError(doc.location(), "required field is missing", obj=doc.label, field=missing))
+            continue
+        entry = REGISTRY.get((api_version, kind))
+        if entry is None:
+            close = difflib.get_close_matches(kind, known_kinds(api_version), n=1, cutoff=0.8)
+            if close:
+                problems.append(
+                    InputError(doc.location(("kind",)), f"unknown kind {kind} in {api_version}; expected {close[0]}")
+                )
+            else:
+                skipped[(api_version, kind)] += 1
+            continue
+        check = Checker(doc)
+        wire = check.parse(entry.wire)
+        obj = entry.convert(check, wire) if wire is not None else None
+        if check.problems:
+            problems.extend(check.problems)
+            continue
+        if obj is None:
+            continue
+        namespace = getattr(obj, "namespace", "") if entry.namespaced else ""
+        key = (kind, namespace, obj.name)
+        if key in seen:
+            first = seen[key].location()
+            problems.append(InputError(doc.location(), f"defined twice (first at {first})", obj=doc.label))
+            continue
+        seen[key] = doc
+        converted += 1
+        if isinstance(obj, Namespace):
+            namespaces.append(obj)
+        elif isinstance(obj, Pod):
+            pods.append(obj)
+        elif isinstance(obj, Service):
+            services.append(obj)
+        elif isinstance(obj, NetworkPolicy):
+            policies.append(obj)
+    if problems:
+        raise InputErrors(problems)
+    warnings = [
+        f"warning: skipped {count} {kind} object{'s' if count > 1 else ''} ({api_version}): kind not understood"
+        for (api_version, kind), count in sorted(skipped.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    ]
+    inventory = Inventory(
+        namespaces=tuple(sorted(namespaces, key=lambda n: n.name)),
+        pods=tuple(sorted(pods, key=lambda p: (p.namespace, p.name))),
+        services=tuple(sorted(services, key=lambda s: (s.namespace, s.name))),
+        policies=tuple(sorted(policies, key=lambda p: (p.namespace, p.name))),
+    )
+    return Loaded(inventory, warnings, converted)
