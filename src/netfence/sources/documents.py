@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from netfence.errors import InputError, InputErrors, Location
+from netfence.errors import InputError, Location
 
 try:
     _Loader: type = yaml.CSafeLoader
@@ -129,8 +129,11 @@ def read_source(raw: str) -> Source:
         raise InputError(Location(raw), f"not UTF-8 text (byte {exc.start})") from None
 
 
-def parse_source(source: Source) -> list[Document]:
-    """Every Kubernetes object in a source; `*List` kinds are flattened into their items."""
+def parse_source(source: Source, problems: list[InputError]) -> list[Document]:
+    """Every Kubernetes object in a source; `*List` kinds are flattened into their items.
+
+    Documents that are not objects are added to `problems`; a YAML syntax error raises.
+    """
     try:
         bodies = list(yaml.load_all(source.text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
@@ -141,7 +144,6 @@ def parse_source(source: Source) -> list[Document]:
     except yaml.YAMLError as exc:
         raise InputError(Location(source.name), f"invalid YAML: {exc}") from None
     documents: list[Document] = []
-    problems: list[InputError] = []
     for index, body in enumerate(bodies):
         if body is None:
             continue
@@ -156,8 +158,6 @@ def parse_source(source: Source) -> list[Document]:
             documents.extend(_list_items(doc, problems))
         else:
             documents.append(doc)
-    if problems:
-        raise InputErrors(problems)
     return documents
 
 
@@ -182,17 +182,12 @@ def _list_items(doc: Document, problems: list[InputError]) -> Iterator[Document]
         yield Document(doc.source, doc.index, position, item)
 
 
-def load_documents(paths: Sequence[str]) -> list[Document]:
-    """Read and parse every path; report the problems of all files together."""
+def load_documents(paths: Sequence[str], problems: list[InputError]) -> list[Document]:
+    """Read and parse every path; problems of every file are appended to `problems`."""
     documents: list[Document] = []
-    problems: list[InputError] = []
     for raw in expand_paths(paths):
         try:
-            documents.extend(parse_source(read_source(raw)))
-        except InputErrors as exc:
-            problems.extend(exc.problems)
+            documents.extend(parse_source(read_source(raw), problems))
         except InputError as exc:
             problems.append(exc)
-    if problems:
-        raise InputErrors(problems)
     return documents

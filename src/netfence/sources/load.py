@@ -26,11 +26,14 @@ class Loaded:
 
 def load_inventory(paths: Sequence[str]) -> Loaded:
     """Load every path; raise InputErrors listing every problem if anything is invalid."""
-    return build_inventory(load_documents(paths))
-
-
-def build_inventory(documents: Sequence[Document]) -> Loaded:
     problems: list[InputError] = []
+    documents = load_documents(paths, problems)
+    return build_inventory(documents, problems)
+
+
+def build_inventory(documents: Sequence[Document], problems: list[InputError] | None = None) -> Loaded:
+    """Convert documents; raise InputErrors with `problems` and every new one, if any."""
+    problems = list(problems or ())
     skipped: Counter[tuple[str, str]] = Counter()
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
@@ -79,6 +82,8 @@ def build_inventory(documents: Sequence[Document]) -> Loaded:
         elif isinstance(obj, NetworkPolicy):
             policies.append(obj)
     if problems:
+        files = {name: i for i, name in enumerate(dict.fromkeys(p.where.file if p.where else "" for p in problems))}
+        problems.sort(key=lambda p: (files[p.where.file if p.where else ""], (p.where and p.where.line) or 0))
         raise InputErrors(problems)
     warnings = [
         f"warning: skipped {count} {kind} object{'s' if count > 1 else ''} ({api_version}): kind not understood"

@@ -2,24 +2,36 @@
 
 Policy objects forbid unknown fields, so a typo such as `podSelecter` is an error. Pods,
 Services and Namespaces carry many fields netfence has no use for (a `kubectl get -o yaml`
-dump), so their models ignore what they do not name. Int-or-string fields are typed `Any`
-and checked in convert.py, where the message can say what a port may be.
+dump), so their models ignore what they do not name. Every value the API server would reject
+is rejected here, with the field path, in the same validation pass.
 """
 
 from __future__ import annotations
 
+from ipaddress import ip_address, ip_network
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from netfence.sources.schema.checks import (
+    CIDRText,
+    IPText,
+    PolicyType,
+    PortNumber,
+    PortOrName,
+    Protocol,
+    fail,
+    is_port_number,
+    show,
+)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class ObjectMeta(Lenient):
@@ -33,27 +45,66 @@ class LabelSelectorRequirement(Strict):
     operator: str
     values: list[str] | None = None
 
+    @model_validator(mode="after")
+    def _operator_and_values(self) -> LabelSelectorRequirement:
+        if self.operator in ("In", "NotIn"):
+            if not self.values:
+                raise fail(f"operator {self.operator} needs at least one value", "values")
+        elif self.operator in ("Exists", "DoesNotExist"):
+            if self.values:
+                raise fail(f"operator {self.operator} takes no values", "values")
+        else:
+            raise fail(f"expected In, NotIn, Exists or DoesNotExist, got {show(self.operator)}", "operator")
+        return self
+
 
 class LabelSelector(Strict):
-    match_labels: dict[str, str] | None = None
-    match_expressions: list[LabelSelectorRequirement] | None = None
+    match_labels: dict[str, str] | None = Field(default=None, alias="matchLabels")
+    match_expressions: list[LabelSelectorRequirement] | None = Field(default=None, alias="matchExpressions")
 
 
 class IPBlock(Strict):
-    cidr: str
-    except_: list[str] | None = Field(default=None, alias="except")
+    cidr: CIDRText
+    except_: list[CIDRText] | None = Field(default=None, alias="except")
+
+    @model_validator(mode="after")
+    def _excepts_inside(self) -> IPBlock:
+        cidr = ip_network(self.cidr, strict=False)
+        for i, text in enumerate(self.except_ or ()):
+            net = ip_network(text, strict=False)
+            if net.version != cidr.version or not net.subnet_of(cidr) or net == cidr:  # type: ignore[arg-type]
+                raise fail(f"expected a CIDR strictly inside {cidr}, got {text!r}", f"except[{i}]")
+        return self
 
 
 class NetworkPolicyPeer(Strict):
-    pod_selector: LabelSelector | None = None
-    namespace_selector: LabelSelector | None = None
-    ip_block: IPBlock | None = None
+    pod_selector: LabelSelector | None = Field(default=None, alias="podSelector")
+    namespace_selector: LabelSelector | None = Field(default=None, alias="namespaceSelector")
+    ip_block: IPBlock | None = Field(default=None, alias="ipBlock")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NetworkPolicyPeer:
+        selectors = self.pod_selector is not None or self.namespace_selector is not None
+        if self.ip_block is not None and selectors:
+            raise fail("a peer is either an ipBlock or pod/namespace selectors, not both")
+        if self.ip_block is None and not selectors:
+            raise fail("a peer needs podSelector, namespaceSelector or ipBlock")
+        return self
 
 
 class NetworkPolicyPort(Strict):
-    protocol: str | None = None
-    port: Any = None
-    end_port: int | None = None
+    protocol: Protocol = "TCP"
+    port: PortOrName | None = None
+    end_port: PortNumber | None = Field(default=None, alias="endPort")
+
+    @model_validator(mode="after")
+    def _end_port(self) -> NetworkPolicyPort:
+        if self.end_port is not None:
+            if not is_port_number(self.port):
+                raise fail("endPort needs a numeric port", "endPort")
+            if self.end_port < self.port:
+                raise fail(f"expected a port number not below port {self.port}, got {self.end_port}", "endPort")
+        return self
 
 
 class NetworkPolicyIngressRule(Strict):
@@ -68,14 +119,14 @@ class NetworkPolicyEgressRule(Strict):
 
 class NetworkPolicySpec(Strict):
     # Required by the API; a missing one decodes to the empty selector, which is what clients send.
-    pod_selector: LabelSelector = LabelSelector()
-    policy_types: list[str] | None = None
+    pod_selector: LabelSelector = Field(default=LabelSelector(), alias="podSelector")
+    policy_types: list[PolicyType] | None = Field(default=None, alias="policyTypes")
     ingress: list[NetworkPolicyIngressRule] | None = None
     egress: list[NetworkPolicyEgressRule] | None = None
 
 
 class NetworkPolicy(Strict):
-    api_version: str
+    api_version: str = Field(alias="apiVersion")
     kind: str
     metadata: ObjectMeta
     spec: NetworkPolicySpec = NetworkPolicySpec()
@@ -84,14 +135,14 @@ class NetworkPolicy(Strict):
 
 
 class Namespace(Lenient):
-    api_version: str
+    api_version: str = Field(alias="apiVersion")
     kind: str
     metadata: ObjectMeta
 
 
 class ContainerPort(Lenient):
-    container_port: int
-    protocol: str | None = None
+    container_port: PortNumber = Field(alias="containerPort")
+    protocol: Protocol = "TCP"
     name: str | None = None
 
 
@@ -101,25 +152,25 @@ class Container(Lenient):
 
 
 class PodSpec(Lenient):
-    node_name: str | None = None
-    service_account_name: str | None = None
-    host_network: bool | None = None
+    node_name: str | None = Field(default=None, alias="nodeName")
+    service_account_name: str | None = Field(default=None, alias="serviceAccountName")
+    host_network: bool | None = Field(default=None, alias="hostNetwork")
     containers: list[Container] = []
-    init_containers: list[Container] | None = None
+    init_containers: list[Container] | None = Field(default=None, alias="initContainers")
 
 
 class PodIP(Lenient):
-    ip: str
+    ip: IPText
 
 
 class PodStatus(Lenient):
     phase: str | None = None
-    pod_ip: str | None = Field(default=None, alias="podIP")
+    pod_ip: IPText | None = Field(default=None, alias="podIP")
     pod_ips: list[PodIP] | None = Field(default=None, alias="podIPs")
 
 
 class Pod(Lenient):
-    api_version: str
+    api_version: str = Field(alias="apiVersion")
     kind: str
     metadata: ObjectMeta
     spec: PodSpec = PodSpec()
@@ -127,23 +178,39 @@ class Pod(Lenient):
 
 
 class ServicePort(Lenient):
-    port: int
-    protocol: str | None = None
+    port: PortNumber
+    protocol: Protocol = "TCP"
     name: str | None = None
-    target_port: Any = None
-    node_port: int | None = None
+    target_port: PortOrName | None = Field(default=None, alias="targetPort")
+    node_port: int | None = Field(default=None, alias="nodePort")
 
 
 class ServiceSpec(Lenient):
     selector: dict[str, str] | None = None
     ports: list[ServicePort] | None = None
+    # "None" marks a headless service.
     cluster_ip: str | None = Field(default=None, alias="clusterIP")
     cluster_ips: list[str] | None = Field(default=None, alias="clusterIPs")
     type: str | None = None
 
+    @model_validator(mode="after")
+    def _addresses(self) -> ServiceSpec:
+        if self.cluster_ips is not None:
+            texts = [(f"clusterIPs[{i}]", t) for i, t in enumerate(self.cluster_ips)]
+        else:
+            texts = [("clusterIP", self.cluster_ip)] if self.cluster_ip else []
+        for field, text in texts:
+            if text in ("None", ""):
+                continue
+            try:
+                ip_address(text)
+            except ValueError:
+                raise fail(f"expected an IPv4 or IPv6 address or None, got {show(text)}", field) from None
+        return self
+
 
 class Service(Lenient):
-    api_version: str
+    api_version: str = Field(alias="apiVersion")
     kind: str
     metadata: ObjectMeta
     spec: ServiceSpec = ServiceSpec()
