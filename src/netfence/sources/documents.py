@@ -95,7 +95,9 @@ class Document:
         name = namespace = None
         if isinstance(meta, dict):
             name, namespace = meta.get("name"), meta.get("namespace")
-        ident = f"{namespace}/{name}" if namespace else str(name) if name else "(unnamed)"
+        ident = str(name) if name else "(unnamed)"
+        if namespace:
+            ident = f"{namespace}/{ident}"
         return f"{self.kind or 'object'} {ident}"
 
 

@@ -12,7 +12,7 @@ from netfence.model.endpoints import Namespace, Pod, Service
 from netfence.model.inventory import Inventory
 from netfence.model.policies import NetworkPolicy
 from netfence.sources.convert import Checker
-from netfence.sources.documents import Document, load_documents
+from netfence.sources.documents import Document, expand_paths, load_documents
 from netfence.sources.registry import REGISTRY, known_kinds
 
 
@@ -28,12 +28,18 @@ def load_inventory(paths: Sequence[str]) -> Loaded:
     """Load every path; raise InputErrors listing every problem if anything is invalid."""
     problems: list[InputError] = []
     documents = load_documents(paths, problems)
-    return build_inventory(documents, problems)
+    order = ["<stdin>" if p == "-" else p for p in expand_paths(paths)]
+    return build_inventory(documents, problems, order)
 
 
-def build_inventory(documents: Sequence[Document], problems: list[InputError] | None = None) -> Loaded:
-    """Convert documents; raise InputErrors with `problems` and every new one, if any."""
-    problems = list(problems or ())
+def build_inventory(
+    documents: Sequence[Document], problems: Sequence[InputError] = (), order: Sequence[str] = ()
+) -> Loaded:
+    """Convert documents; raise InputErrors with `problems` and every new one, if any.
+
+    Problems are reported by file (in `order`, then as met) and line.
+    """
+    problems = list(problems)
     skipped: Counter[tuple[str, str]] = Counter()
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
@@ -82,7 +88,8 @@ def build_inventory(documents: Sequence[Document], problems: list[InputError] | 
         elif isinstance(obj, NetworkPolicy):
             policies.append(obj)
     if problems:
-        files = {name: i for i, name in enumerate(dict.fromkeys(p.where.file if p.where else "" for p in problems))}
+        names = [*order, *(p.where.file if p.where else "" for p in problems)]
+        files = {name: i for i, name in enumerate(dict.fromkeys(names))}
         problems.sort(key=lambda p: (files[p.where.file if p.where else ""], (p.where and p.where.line) or 0))
         raise InputErrors(problems)
     warnings = [
