@@ -15,3 +15,11 @@ def test_import_contracts_are_kept() -> None:
     assert lint is not None, "import-linter is a test dependency"
     proc = subprocess.run([lint, "--no-cache"], cwd=root, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_source_type_checks_strictly() -> None:
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental"], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -27,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
     port = flow_port(args.port)
     source = resolve_party(inventory, ruleset, args.source, args.namespace, "--from")
     service = resolve_service(inventory, ruleset, args.destination, args.namespace, port)
+    info: dict[str, object] | None = None
     if service is None:
         destination = resolve_party(inventory, ruleset, args.destination, args.namespace, "--to")
         verdicts = [evaluate(ruleset, Flow(source, destination, port))]
-        info = None
     else:
         verdicts = [evaluate(ruleset, Flow(source, backend, target)) for backend, target in service.backends]
         info = {"service": service.service.id, "port": port.port, "protocol": str(port.protocol)}
@@ -50,7 +50,9 @@ def _print(verdicts: list[Verdict], info: dict[str, object] | None) -> None:
         print(f"{head}: {len(verdicts)} backend{'s' if len(verdicts) != 1 else ''}")
         if not verdicts:
             print("DENIED   the service has no backend to reach")
-        for pod in info.get("backendsWithoutTargetPort", []):  # type: ignore[attr-defined]
+        skipped = info.get("backendsWithoutTargetPort", [])
+        assert isinstance(skipped, list)
+        for pod in skipped:
             print(f"  skipped {pod}: it does not declare the service's targetPort")
     for verdict in verdicts:
         verdict_text(verdict, sys.stdout)

@@ -38,7 +38,8 @@ def build_ruleset(inventory: Inventory) -> Ruleset:
     """
     pods = [p for p in inventory.pods if not p.host_network]
     resolver = _Resolver(inventory, pods)
-    ingress, egress = [], []
+    ingress: list[PolicyRules] = []
+    egress: list[PolicyRules] = []
     for policy in inventory.policies:
         for direction, out in ((Direction.INGRESS, ingress), (Direction.EGRESS, egress)):
             if direction in policy.policy_types:

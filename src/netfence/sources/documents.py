@@ -46,8 +46,9 @@ class Source:
         nodes = self._document_nodes()
         if document >= len(nodes) or nodes[document] is None:
             return None
-        node: yaml.Node = nodes[document]  # type: ignore[assignment]
-        line = node.start_mark.line + 1
+        node = nodes[document]
+        assert node is not None
+        line: int = node.start_mark.line + 1
         for step in path:
             if isinstance(node, yaml.MappingNode) and isinstance(step, str):
                 for key, value in node.value:
