@@ -7,6 +7,7 @@ questions the original write-ups answered with ping and curl.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -128,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         for step in scenario.steps:
             files = [str(base / f) for f in step.files]
             print(f"\n--- {step.title}", file=out)
-            print("    netfence matrix " + " ".join(f"-f {f}" for f in step.files), file=out)
+            shown = " ".join(f"-f {os.path.relpath(f)}" for f in files)
+            print(f"    netfence matrix {shown} --port {' --port '.join(step.ports)}", file=out)
             inventory = load_inventory(files).inventory
             ruleset = build_ruleset(inventory)
             ports = [flow_port(p) for p in step.ports]
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                     resolve_party(inventory, ruleset, destination, None, "--to"),
                     flow_port(port),
                 )
-                print(f"\n    netfence query --from {source} --to {destination} --port {port}", file=out)
+                print(f"\n    netfence query -f ... --from {source} --to {destination} --port {port}", file=out)
                 verdict_text(evaluate(ruleset, flow), out)
         print(file=out)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from typing import IO, Any
@@ -31,7 +32,20 @@ def dump(data: Any, fmt: str, out: IO[str]) -> None:
 
 
 def console(out: IO[str], width: int = 100) -> Console:
-    return Console(file=out, width=width, highlight=False, soft_wrap=False, emoji=False)
+    tty = out.isatty()
+    return Console(
+        file=out,
+        width=width,
+        highlight=False,
+        soft_wrap=False,
+        emoji=False,
+        force_terminal=tty,
+        color_system="standard" if tty else None,
+    )
+
+
+def _write_trimmed(text: str, out: IO[str]) -> None:
+    out.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
 
 
 # --- matrix -----------------------------------------------------------------------------------
@@ -74,8 +88,10 @@ def matrix_table(matrix: Matrix, out: IO[str], wide: bool = False) -> None:
     labels = [e.id for e in matrix.endpoints]
     n = len(labels)
     label_width = max((len(s) for s in labels), default=4) + 5
-    width = max(80, label_width + 4 * n + 10) if not wide else max(80, label_width + (max(map(len, labels), default=4) + 3) * n)
-    con = console(out, width)
+    column = 4 if not wide else max(map(len, labels), default=4) + 3
+    buffer = io.StringIO()
+    buffer.isatty = out.isatty  # type: ignore[method-assign]
+    con = console(buffer, max(80, label_width + column * n + 10))
     total = len(matrix.ports) * n * n
     allowed_total = 0
     for p, port in enumerate(matrix.ports):
@@ -98,6 +114,7 @@ def matrix_table(matrix: Matrix, out: IO[str], wide: bool = False) -> None:
         f"{len(matrix.ports)} port{'s' if len(matrix.ports) != 1 else ''}, {n} pods: "
         f"{allowed_total} of {total} flows allowed ({ALLOWED_MARK} allowed, {DENIED_MARK} denied)"
     )
+    _write_trimmed(buffer.getvalue(), out)
 
 
 # --- query ------------------------------------------------------------------------------------
