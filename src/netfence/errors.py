@@ -57,7 +57,7 @@ class InputError(NetfenceError):
         *,
         obj: str | None = None,
     ) -> InputError:
-        return cls(where, f"expected {expected}, got {_show(got)}", obj=obj, field=field)
+        return cls(where, f"expected {expected}, got {show(got)}", obj=obj, field=field)
 
 
 class InputErrors(NetfenceError):
@@ -72,7 +72,8 @@ class UsageError(NetfenceError):
     """A command line that cannot be run as given."""
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
+    """A value as messages quote it: strings quoted, YAML spellings for the rest."""
     if isinstance(value, str):
         return repr(value)
     if value is None:

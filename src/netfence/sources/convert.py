@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from netfence.errors import InputError
+from netfence.errors import InputError, show
 from netfence.model.endpoints import (
     NAMESPACE_NAME_LABEL,
     ContainerPort,
@@ -36,7 +36,7 @@ from netfence.model.policies import (
 from netfence.model.ports import Protocol
 from netfence.sources.documents import Document, PathItem
 from netfence.sources.schema import kubernetes as k8s
-from netfence.sources.schema.checks import ERROR_TYPE, show
+from netfence.sources.schema.checks import ERROR_TYPE
 
 Path = tuple[PathItem, ...]
 

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
+from netfence.errors import show
+
 #: The error type netfence's own checks raise; `message` is the text after the field path.
 ERROR_TYPE = "netfence"
 
@@ -21,20 +23,6 @@ _SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 def fail(message: str, field: str | None = None) -> PydanticCustomError:
     """An error for the field being validated, or for `field` inside it (a model check)."""
     return PydanticCustomError(ERROR_TYPE, "{message}", {"message": message, "field": field})
-
-
-def show(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return str(value)
 
 
 def is_port_number(value: object) -> bool:

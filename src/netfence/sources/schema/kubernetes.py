@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from netfence.errors import show
+
 from netfence.sources.schema.checks import (
     CIDRText,
     IPText,
@@ -22,7 +24,6 @@ from netfence.sources.schema.checks import (
     Protocol,
     fail,
     is_port_number,
-    show,
 )
 
 
