@@ -76,8 +76,13 @@ class Document:
     #: Position in a `List`'s `items`, when the object came from one.
     item: int | None
     body: dict[str, Any]
+    #: The line the object starts on, noted while parsing: the location of every converted
+    #: object, so it must not need the node tree.
+    line: int | None = None
 
     def location(self, path: Sequence[PathItem] = ()) -> Location:
+        if not path and self.line is not None:
+            return Location(self.source.name, self.line)
         prefix: tuple[PathItem, ...] = ("items", self.item) if self.item is not None else ()
         return Location(self.source.name, self.source.line_of(self.index, prefix + tuple(path)))
 
@@ -138,7 +143,7 @@ def parse_source(source: Source, problems: list[InputError]) -> list[Document]:
     Documents that are not objects are added to `problems`; a YAML syntax error raises.
     """
     try:
-        bodies = list(yaml.load_all(source.text, Loader=_Loader))
+        parsed = _parse(source.text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -147,10 +152,10 @@ def parse_source(source: Source, problems: list[InputError]) -> list[Document]:
     except yaml.YAMLError as exc:
         raise InputError(Location(source.name), f"invalid YAML: {exc}") from None
     documents: list[Document] = []
-    for index, body in enumerate(bodies):
+    for index, (body, line, item_lines) in enumerate(parsed):
         if body is None:
             continue
-        doc = Document(source, index, None, body) if isinstance(body, dict) else None
+        doc = Document(source, index, None, body, line) if isinstance(body, dict) else None
         if doc is None:
             where = Location(source.name, source.line_of(index, ()))
             problems.append(
@@ -158,13 +163,35 @@ def parse_source(source: Source, problems: list[InputError]) -> list[Document]:
             )
             continue
         if doc.kind.endswith("List") and "items" in body:
-            documents.extend(_list_items(doc, problems))
+            documents.extend(_list_items(doc, problems, item_lines))
         else:
             documents.append(doc)
     return documents
 
 
-def _list_items(doc: Document, problems: list[InputError]) -> Iterator[Document]:
+def _parse(text: str) -> list[tuple[Any, int, list[int]]]:
+    """Each document's data, the line it starts on and those of its `items`, in one parse.
+
+    (Composing the node tree again later for every file's locations doubled the load time, and
+    keeping every node of every file alive made the garbage collector walk them over and over.)
+    """
+    loader = _Loader(text)
+    try:
+        parsed = []
+        while loader.check_node():
+            node = loader.get_node()
+            item_lines: list[int] = []
+            if isinstance(node, yaml.MappingNode):
+                items = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "items"), None)
+                if isinstance(items, yaml.SequenceNode):
+                    item_lines = [item.start_mark.line + 1 for item in items.value]
+            parsed.append((loader.construct_document(node), node.start_mark.line + 1, item_lines))
+        return parsed
+    finally:
+        loader.dispose()
+
+
+def _list_items(doc: Document, problems: list[InputError], lines: Sequence[int] = ()) -> Iterator[Document]:
     items = doc.body.get("items")
     if items is None:
         return
@@ -182,7 +209,7 @@ def _list_items(doc: Document, problems: list[InputError]) -> Iterator[Document]
         if item_kind is not None:
             item.setdefault("kind", item_kind)
             item.setdefault("apiVersion", doc.api_version)
-        yield Document(doc.source, doc.index, position, item)
+        yield Document(doc.source, doc.index, position, item, lines[position] if position < len(lines) else None)
 
 
 def load_documents(paths: Sequence[str], problems: list[InputError]) -> list[Document]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Cluster, namespace, pod
+from clusters import Cluster, namespace, pod
 
 from netfence.analysis.verdict import Reason
 from netfence.model.policies import Direction
