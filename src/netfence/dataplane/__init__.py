@@ -1,0 +1,1 @@
+"""Enforcement: the IR compiled to nftables and applied to a node's kernel. Reads the IR only."""

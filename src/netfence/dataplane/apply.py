@@ -1,0 +1,57 @@
+"""Apply a rendered ruleset to a node's kernel: `nft --check`, then one atomic `nft -f`.
+
+The nft CLI is driven as a subprocess (argument lists, never a shell), inside the node's
+network namespace through nsenter when one is named. A failed check or apply leaves the
+kernel's table exactly as it was: the last good ruleset stays.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from netfence.dataplane.nft.objects import TABLE_FAMILY, TABLE_NAME
+from netfence.errors import NetfenceError
+
+
+class DataplaneError(NetfenceError):
+    """The kernel refused a ruleset (or nft is missing); nothing was changed."""
+
+
+def _command(args: Sequence[str], netns: str | None) -> list[str]:
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    if netns is None:
+        return [nft, *args]
+    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    return [nsenter, f"--net=/run/netns/{netns}", nft, *args]
+
+
+def run_nft(args: Sequence[str], netns: str | None, stdin: str | None = None) -> str:
+    try:
+        proc = subprocess.run(_command(args, netns), input=stdin, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise DataplaneError(f"cannot run nft: {exc.strerror}: {exc.filename}") from None
+    if proc.returncode != 0:
+        where = f" in network namespace {netns}" if netns else ""
+        raise DataplaneError(f"nft {' '.join(args)}{where} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def apply_script(script: str, netns: str | None) -> None:
+    """Check, then apply `script` in one transaction."""
+    run_nft(["--check", "-f", "-"], netns, script)
+    run_nft(["-f", "-"], netns, script)
+
+
+def read_table(netns: str | None) -> str | None:
+    """The netfence table as the kernel has it, or None when there is none."""
+    tables = run_nft(["list", "tables", TABLE_FAMILY], netns)
+    if f"table {TABLE_FAMILY} {TABLE_NAME}" not in tables.splitlines():
+        return None
+    return run_nft(["list", "table", TABLE_FAMILY, TABLE_NAME], netns)
+
+
+def delete_table(netns: str | None) -> None:
+    if read_table(netns) is not None:
+        run_nft(["delete", "table", TABLE_FAMILY, TABLE_NAME], netns)

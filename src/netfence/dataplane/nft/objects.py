@@ -1,0 +1,113 @@
+"""Typed nftables objects and their text form. Rendering is pure and deterministic.
+
+Nothing from the input reaches the text as syntax: set, map and chain names are generated,
+interface names are checked, and comments are reduced to a safe alphabet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TABLE_FAMILY = "inet"
+TABLE_NAME = "netfence"
+
+_COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/:\[\]()=,-]")
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+COMMENT_BYTES = 128
+
+
+def comment(text: str) -> str:
+    """A quoted nft comment: unsafe characters replaced, at most 128 bytes."""
+    safe = _COMMENT_UNSAFE.sub("_", text)[:COMMENT_BYTES]
+    return f'comment "{safe}"'
+
+
+def ifname(text: str) -> str:
+    if not _IFNAME.match(text):
+        raise ValueError(f"not an interface name: {text!r}")
+    return f'"{text}"'
+
+
+@dataclass(frozen=True, slots=True)
+class AddressSet:
+    name: str
+    #: "ipv4_addr" or "ipv6_addr"
+    type: str
+    #: Collapsed, non-overlapping networks in text form (10.0.0.1/32 written 10.0.0.1).
+    elements: tuple[str, ...]
+
+    def render(self) -> list[str]:
+        head = f"\tset {self.name} {{ type {self.type}; flags interval;"
+        if not self.elements:
+            return [head + " }"]
+        return [head + " elements = { " + ", ".join(self.elements) + " }; }"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictMap:
+    name: str
+    #: (interface name, chain to jump to)
+    elements: tuple[tuple[str, str], ...]
+
+    def render(self) -> list[str]:
+        head = f"\tmap {self.name} {{ type ifname : verdict;"
+        if not self.elements:
+            return [head + " }"]
+        items = ", ".join(f"{ifname(i)} : jump {c}" for i, c in self.elements)
+        return [head + f" elements = {{ {items} }}; }}"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    #: The match and verdict statements, generated (never taken from input).
+    statement: str
+    note: str | None = None
+
+    def render(self) -> str:
+        return f"\t\t{self.statement}" + (f" {comment(self.note)}" if self.note else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    name: str
+    rules: tuple[Rule, ...]
+    #: "type filter hook forward priority filter; policy accept;" for base chains.
+    hook: str | None = None
+
+    def render(self) -> list[str]:
+        lines = [f"\tchain {self.name} {{"]
+        if self.hook:
+            lines.append(f"\t\t{self.hook}")
+        lines.extend(rule.render() for rule in self.rules)
+        lines.append("\t}")
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    sets: tuple[AddressSet, ...]
+    maps: tuple[VerdictMap, ...]
+    chains: tuple[Chain, ...]
+    family: str = TABLE_FAMILY
+    name: str = TABLE_NAME
+
+    def render(self) -> str:
+        """The table's definition, as `nft list table` would show it (modulo formatting)."""
+        lines = [f"table {self.family} {self.name} {{"]
+        for item in self.sets:
+            lines.extend(item.render())
+        for vmap in self.maps:
+            lines.extend(vmap.render())
+        for chain in self.chains:
+            lines.extend(chain.render())
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def replace_script(self) -> str:
+        """One nft transaction that replaces the whole table: never a moment without it.
+
+        `table X {}` first so that the delete cannot fail on a node without the table; a flush
+        would keep old set elements and map entries (nft 1.0.6), a delete does not.
+        """
+        return f"table {self.family} {self.name} {{}}\ndelete table {self.family} {self.name}\n" + self.render()

@@ -1,0 +1,72 @@
+"""Apply compiled rulesets to a real kernel, inside a throwaway netfence network namespace."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from netfence.cli.demo import scenario_dir
+from netfence.dataplane.apply import DataplaneError, apply_script, delete_table, read_table, run_nft
+from netfence.dataplane.nft.compile import compile_node
+from netfence.ir.build import build_ruleset
+from netfence.sources.load import load_inventory
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    name = f"netfence-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def colors_script(node: str = "k8s-node2") -> str:
+    inventory = load_inventory([str(scenario_dir() / "colors")]).inventory
+    return compile_node(build_ruleset(inventory), node).replace_script()
+
+
+def root_tables() -> str:
+    return run_nft(["list", "tables"], None)
+
+
+def test_compiled_ruleset_is_accepted_by_the_kernel_and_reads_back(netns: str) -> None:
+    before = root_tables()
+    apply_script(colors_script(), netns)
+    table = read_table(netns)
+    assert table is not None
+    assert "chain in_c0_t0" in table and "chain eg_c0_t0" in table
+    assert 'comment "NetworkPolicy dev/allow-tcp-80-from-blue-to-green ingress[0]"' in table
+    assert root_tables() == before  # nothing in the root network namespace
+
+
+def test_reapplying_replaces_the_table_instead_of_merging(netns: str) -> None:
+    apply_script(colors_script("k8s-node2"), netns)
+    apply_script(colors_script("k8s-node1"), netns)  # node1 has no isolated pod: empty maps
+    table = read_table(netns)
+    assert table is not None
+    assert "in_c0_t0" not in table and "elements" not in table
+
+
+def test_a_rejected_ruleset_leaves_the_last_good_one_in_place(netns: str) -> None:
+    apply_script(colors_script(), netns)
+    good = read_table(netns)
+    broken = colors_script().replace("@egress_ep", "@no_such_map", 1)
+    with pytest.raises(DataplaneError, match="failed"):
+        apply_script(broken, netns)
+    assert read_table(netns) == good
+
+
+def test_delete_table_removes_only_netfence_and_tolerates_absence(netns: str) -> None:
+    run_nft(["add", "table", "inet", "other"], netns)
+    apply_script(colors_script(), netns)
+    delete_table(netns)
+    delete_table(netns)
+    assert read_table(netns) is None
+    assert "table inet other" in run_nft(["list", "tables"], netns)
