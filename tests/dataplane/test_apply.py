@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from clusters import Cluster, pod
 
 from netfence.cli.demo import scenario_dir
-from netfence.dataplane.apply import DataplaneError, apply_script, delete_table, read_table, run_nft
+from netfence.dataplane.apply import DataplaneError, apply_script, apply_table, delete_table, read_table, run_nft
 from netfence.dataplane.nft.compile import compile_node
 from netfence.ir.build import build_ruleset
 from netfence.sources.load import load_inventory
@@ -70,3 +71,17 @@ def test_delete_table_removes_only_netfence_and_tolerates_absence(netns: str) ->
     delete_table(netns)
     assert read_table(netns) is None
     assert "table inet other" in run_nft(["list", "tables"], netns)
+
+
+def test_membership_change_is_applied_as_an_element_update(netns: str, cluster: Callable[..., Cluster]) -> None:
+    colors = scenario_dir() / "colors"
+    objects = [(colors / "cluster.yaml").read_text(), (colors / "allow-tcp-80-from-blue-to-green.yaml").read_text()]
+    before = compile_node(cluster(*objects).ruleset, "k8s-node2")
+    assert apply_table(before, netns) == "replace"
+    # A second dev/blue pod appears: dev/red's ingress peer set grows, no rule changes.
+    newcomer = pod("dev", "blue-2", {"app": "blue", "environment": "dev"}, "10.244.3.99", nodeName="k8s-node1")
+    after = compile_node(cluster(*objects, newcomer).ruleset, "k8s-node2")
+    assert apply_table(after, netns, before) == "update"
+    table = read_table(netns)
+    assert table is not None and "10.244.3.99" in table
+    assert apply_table(after, netns, after) == "unchanged"

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from netfence.dataplane.nft.objects import TABLE_FAMILY, TABLE_NAME
+from netfence.dataplane.nft.objects import TABLE_FAMILY, TABLE_NAME, Table, update_script
 from netfence.errors import NetfenceError
 
 
@@ -42,6 +42,21 @@ def apply_script(script: str, netns: str | None) -> None:
     """Check, then apply `script` in one transaction."""
     run_nft(["--check", "-f", "-"], netns, script)
     run_nft(["-f", "-"], netns, script)
+
+
+def apply_table(new: Table, netns: str | None, old: Table | None = None) -> str:
+    """Make the kernel hold `new`: element updates when only memberships changed since `old`
+    (what this caller applied last), else one atomic replacement. Returns "update",
+    "replace" or "unchanged"."""
+    if old is not None:
+        script = update_script(old, new)
+        if script == "":
+            return "unchanged"
+        if script is not None:
+            apply_script(script, netns)
+            return "update"
+    apply_script(new.replace_script(), netns)
+    return "replace"
 
 
 def read_table(netns: str | None) -> str | None:

@@ -170,3 +170,23 @@ def test_render_is_deterministic(cluster: World) -> None:
     first = compile_node(cluster(*objects, policy("x", "p", spec)).ruleset, None).replace_script()
     second = compile_node(cluster(*reversed(objects), policy("x", "p", spec)).ruleset, None).replace_script()
     assert first == second
+
+
+def test_membership_changes_become_element_updates_and_rule_changes_a_replacement(cluster: World) -> None:
+    from netfence.dataplane.nft.objects import update_script
+
+    allow = policy("x", "p", {"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "b"}}}]}]})
+    base = [namespace("x"), pod("x", "a", {"app": "a"}, "10.0.0.1", nodeName="n1"), pod("x", "b", {"app": "b"}, "10.0.0.2", nodeName="n1")]
+    before = compile_node(cluster(*base, allow).ruleset, "n1")
+    assert update_script(before, before) == ""
+    more = compile_node(cluster(*base, pod("x", "b2", {"app": "b"}, "10.0.0.3", nodeName="n2"), allow).ruleset, "n1")
+    script = update_script(before, more)
+    assert script is not None
+    (set_name,) = [s.name for s in more.sets]
+    assert script.splitlines() == [f"flush set inet netfence {set_name}", f"add element inet netfence {set_name} {{ 10.0.0.2/31 }}"]
+    new_local = compile_node(cluster(*base, pod("x", "a2", {"app": "a"}, "10.0.0.4", nodeName="n1"), allow).ruleset, "n1")
+    assert update_script(before, new_local) == (
+        f'add element inet netfence ingress_ep {{ "{interface_name(EndpointId("x/a2"))}" : jump in_c0_t0 }}\n'
+    )
+    ported = policy("x", "p", {"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"ports": [{"port": 81}]}]})
+    assert update_script(before, compile_node(cluster(*base, ported).ruleset, "n1")) is None

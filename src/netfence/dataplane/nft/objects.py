@@ -111,3 +111,36 @@ class Table:
         would keep old set elements and map entries (nft 1.0.6), a delete does not.
         """
         return f"table {self.family} {self.name} {{}}\ndelete table {self.family} {self.name}\n" + self.render()
+
+
+def update_script(old: Table, new: Table) -> str | None:
+    """The set and map element changes that turn `old` into `new`, as one nft transaction; None
+    when anything else differs (then the table must be replaced), "" when nothing does.
+
+    Pod churn and label changes only move addresses between sets and interfaces between maps,
+    so the common update never touches a chain.
+    """
+    if (old.family, old.name, old.chains) != (new.family, new.name, new.chains):
+        return None
+    if [(s.name, s.type) for s in old.sets] != [(s.name, s.type) for s in new.sets]:
+        return None
+    if [m.name for m in old.maps] != [m.name for m in new.maps]:
+        return None
+    where = f"{new.family} {new.name}"
+    lines = []
+    for before, after in zip(old.sets, new.sets, strict=True):
+        if before.elements != after.elements:
+            # Flush and refill in the same transaction: no moment with a half-filled set.
+            lines.append(f"flush set {where} {after.name}")
+            if after.elements:
+                lines.append(f"add element {where} {after.name} {{ {', '.join(after.elements)} }}")
+    for vmap_before, vmap_after in zip(old.maps, new.maps, strict=True):
+        gone = set(vmap_before.elements) - set(vmap_after.elements)
+        added = set(vmap_after.elements) - set(vmap_before.elements)
+        if gone:
+            keys = ", ".join(ifname(i) for i, _ in sorted(gone))
+            lines.append(f"delete element {where} {vmap_after.name} {{ {keys} }}")
+        if added:
+            items = ", ".join(f"{ifname(i)} : jump {c}" for i, c in sorted(added))
+            lines.append(f"add element {where} {vmap_after.name} {{ {items} }}")
+    return "\n".join(lines) + "\n" if lines else ""
