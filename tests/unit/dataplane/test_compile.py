@@ -76,9 +76,7 @@ def test_rules_grow_with_policies_not_with_pods(cluster: World) -> None:
     assert [ch.name for ch in policy_chains] == ["in_c0_t0"]
     assert sum(len(ch.rules) for ch in policy_chains) == 2  # the allow rule and the end of tier
     (peer_set,) = table.sets
-    covered = {str(a) for e in peer_set.elements for a in ip_network(e)}
-    assert covered == {f"10.0.1.{i + 1}" for i in range(50)}
-    assert len(peer_set.elements) < 10  # contiguous pod IPs collapse into a few prefixes
+    assert peer_set.elements == ("10.0.1.1-10.0.1.50",)  # contiguous pod IPs merge into one range
 
 
 def test_ip_block_except_is_subtracted_and_pod_ips_join_the_same_set(cluster: World) -> None:

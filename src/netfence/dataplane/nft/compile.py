@@ -82,6 +82,9 @@ class _Builder:
     sets: dict[str, AddressSet] = field(default_factory=dict)
     chains: dict[str, Chain] = field(default_factory=dict)
     classes: dict[tuple[object, ...], str] = field(default_factory=dict)
+    #: A policy's rules are shared by every class it selects: compile them once per variant.
+    _compiled: dict[tuple[object, ...], list[Rule]] = field(default_factory=dict)
+    _ranges: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
 
     def endpoint_chain(self, direction: Direction, endpoint: EndpointInfo) -> str | None:
         """The first chain of `endpoint`'s class, or None when no policy selects it."""
@@ -109,7 +112,11 @@ class _Builder:
             for policy in selecting[t]:
                 for ir_rule in policy.rules:
                     verdict = {Action.ALLOW: allow, Action.DENY: "drop", Action.PASS: onward}[ir_rule.action]
-                    rules.extend(self._rules(direction, ir_rule, endpoint, verdict))
+                    named = endpoint.named_ports if direction is Direction.INGRESS else ()
+                    key = (direction, id(ir_rule), named, verdict)
+                    if key not in self._compiled:
+                        self._compiled[key] = self._rules(direction, ir_rule, endpoint, verdict)
+                    rules.extend(self._compiled[key])
             end = tiers[t].end_action
             if end is Action.DENY:
                 rules.append(Rule("counter drop", f"{tiers[t].name}: isolated, no rule allowed"))
@@ -168,11 +175,11 @@ class _Builder:
         tail = " ".join(s for s in (port_match, "counter", verdict) if s)
         if peers is None and only is None:
             return [Rule(tail, note)]
-        networks = self._networks(peers, only)
+        ranges = self._address_ranges(peers, only)
         field_ = "saddr" if direction is Direction.INGRESS else "daddr"
         out = []
         for family, nft_type, keyword in ((4, "ipv4_addr", "ip"), (6, "ipv6_addr", "ip6")):
-            elements = _collapse(n for n in networks if n.version == family)
+            elements = _elements(family, [(lo, hi) for v, lo, hi in ranges if v == family])
             if not elements:
                 continue  # nothing of this family can match
             digest = hashlib.sha1(f"{ref}|{part}|{family}".encode()).hexdigest()[:10]  # noqa: S324
@@ -181,29 +188,43 @@ class _Builder:
             out.append(Rule(f"{keyword} {field_} @{name} {tail}", note))
         return out
 
-    def _networks(self, peers: Sequence[PeerMatch] | None, only: set[EndpointId] | None) -> list[IPNetwork]:
-        networks: list[IPNetwork] = []
+    def _address_ranges(
+        self, peers: Sequence[PeerMatch] | None, only: set[EndpointId] | None
+    ) -> list[tuple[int, int, int]]:
+        """(IP version, first, last) address ranges the peers stand for, as integers."""
         if peers is None:
             chosen = [e for e in self.ruleset.endpoints if only is None or e.id in only]
-            return [ipaddress.ip_network(ip) for e in chosen for ip in e.ips]
+            return [(ip.version, int(ip), int(ip)) for e in chosen for ip in e.ips]
+        out: list[tuple[int, int, int]] = []
         for peer in peers:
-            for endpoint_id in peer.endpoints:
-                if only is not None and endpoint_id not in only:
+            if only is None:
+                out.extend(self._peer_ranges(peer))
+                continue
+            # Named ports exist only on pods: of an ipBlock only the pods inside it that resolve
+            # the name can match; of a selector peer, its pods that resolve the name.
+            for endpoint_id in sorted(only):
+                endpoint = self.ruleset.endpoint(endpoint_id)
+                if endpoint is None:
                     continue
+                if endpoint_id in peer.endpoints or any(b.contains(ip) for b in peer.blocks for ip in endpoint.ips):
+                    out.extend((ip.version, int(ip), int(ip)) for ip in endpoint.ips)
+        return out
+
+    def _peer_ranges(self, peer: PeerMatch) -> list[tuple[int, int, int]]:
+        cached = self._ranges.get(id(peer))
+        if cached is None:
+            cached = []
+            for endpoint_id in peer.endpoints:
                 endpoint = self.ruleset.endpoint(endpoint_id)
                 if endpoint is not None:
-                    networks.extend(ipaddress.ip_network(ip) for ip in endpoint.ips)
-            if only is not None:
-                # Named ports exist only on pods: an ipBlock's outside addresses cannot have them;
-                # pods inside the block that resolve the name are matched by address.
-                for endpoint_id in only:
-                    endpoint = self.ruleset.endpoint(endpoint_id)
-                    if endpoint is not None and any(b.contains(ip) for b in peer.blocks for ip in endpoint.ips):
-                        networks.extend(ipaddress.ip_network(ip) for ip in endpoint.ips)
-                continue
+                    cached.extend((ip.version, int(ip), int(ip)) for ip in endpoint.ips)
             for block in peer.blocks:
-                networks.extend(_subtract(block.network, block.excepts))
-        return networks
+                cached.extend(
+                    (net.version, int(net.network_address), int(net.broadcast_address))
+                    for net in _subtract(block.network, block.excepts)
+                )
+            self._ranges[id(peer)] = cached
+        return cached
 
 
 def _subtract(network: IPNetwork, excepts: Iterable[IPNetwork]) -> list[IPNetwork]:
@@ -221,9 +242,29 @@ def _subtract(network: IPNetwork, excepts: Iterable[IPNetwork]) -> list[IPNetwor
     return remaining
 
 
-def _collapse(networks: Iterable[IPNetwork]) -> tuple[str, ...]:
-    collapsed = ipaddress.collapse_addresses(list(networks))  # type: ignore[type-var]
-    return tuple(str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in collapsed)
+def _elements(family: int, ranges: list[tuple[int, int]]) -> tuple[str, ...]:
+    """Merged, sorted set elements: an address, a prefix when the range is one, else `a-b`."""
+    if not ranges:
+        return ()
+    ranges.sort()
+    merged: list[list[int]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    make = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+    bits = 32 if family == 4 else 128
+    out = []
+    for lo, hi in merged:
+        size = hi - lo + 1
+        if size == 1:
+            out.append(str(make(lo)))
+        elif size & (size - 1) == 0 and lo % size == 0:
+            out.append(f"{make(lo)}/{bits - size.bit_length() + 1}")
+        else:
+            out.append(f"{make(lo)}-{make(hi)}")
+    return tuple(out)
 
 
 def _port_match(protocol: Protocol, ports: Sequence[PortMatch]) -> str:
