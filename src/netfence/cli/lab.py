@@ -1,0 +1,183 @@
+"""netfence lab: a cluster of network namespaces on this machine, enforced and probed for real.
+
+    netfence lab up -f FILES [--name NAME] [--port 80/TCP ...]   build it, start its server
+    netfence lab apply -f FILES [--name NAME]                     compile and apply policies per node
+    netfence lab probe [--name NAME] [--port ...] [-o table|json] what the kernel allows
+    netfence lab down [--name NAME]                               remove it
+    netfence lab clean [--name NAME]                              remove leftovers (all labs by default)
+    netfence lab run -f FILES [--port ...] [-o table|json]        up, apply, probe, down; exit 1 on mismatch
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from netfence.cli.common import add_files, add_output, declared_ports, flow_port, load
+from netfence.errors import UsageError
+from netfence.ir.build import build_ruleset
+from netfence.lab.clean import Cleaned, clean
+from netfence.lab.control import compare, down, enforce, up
+from netfence.lab.plan import LabPlan, check_lab_name, lab_inventory
+from netfence.lab.probe import probe
+from netfence.lab.state import require_state
+from netfence.model.ports import FlowPort
+from netfence.output.lab import lab_comparison_table, lab_flows_json, lab_pods_table, lab_probe_table
+
+DEFAULT_NAME = "default"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("lab", help="build a cluster of network namespaces here, enforce policies, probe them")
+    verbs = parser.add_subparsers(dest="lab_verb", metavar="VERB")
+    verbs.required = True
+
+    p = verbs.add_parser("up", help="build the lab for the pods in FILES and start its server")
+    add_files(p)
+    _add_name(p)
+    _add_ports(p, "also serve this port in every pod")
+    p.set_defaults(run=run_up)
+
+    p = verbs.add_parser("apply", help="compile the policies in FILES and apply them on every lab node")
+    add_files(p)
+    _add_name(p)
+    p.set_defaults(run=run_apply)
+
+    p = verbs.add_parser("probe", help="probe every pod pair (self included) and report what the kernel did")
+    _add_name(p)
+    _add_ports(p, "probe this port (default: every port the lab serves)")
+    add_output(p, ("table", "json"), "table")
+    p.set_defaults(run=run_probe)
+
+    p = verbs.add_parser("down", help="remove the lab: server, namespaces, state")
+    _add_name(p)
+    p.set_defaults(run=run_down)
+
+    p = verbs.add_parser("clean", help="remove lab leftovers after a crash (every netfence-* netns by default)")
+    p.add_argument("--name", type=_lab_name, help="only this lab's leftovers")
+    p.set_defaults(run=run_clean)
+
+    p = verbs.add_parser("run", help="up, apply, probe, down; compare the kernel with the analyzer")
+    add_files(p)
+    _add_name(p)
+    _add_ports(p, "probe this port (default: every containerPort in the inventory)")
+    add_output(p, ("table", "json"), "table")
+    p.set_defaults(run=run_run)
+
+
+def _lab_name(text: str) -> str:
+    try:
+        return check_lab_name(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--name: ")) from None
+
+
+def _add_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", type=_lab_name, default=DEFAULT_NAME, help=f"lab name (default {DEFAULT_NAME})")
+
+
+def _add_ports(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--port", action="append", default=[], metavar="PORT/PROTO", help=f"80/TCP, 53/UDP, ICMP; {text}")
+
+
+def _ports(args: argparse.Namespace) -> list[FlowPort]:
+    return list(dict.fromkeys(flow_port(p) for p in args.port))
+
+
+def _notes(plan: LabPlan) -> None:
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    inventory = load(args).inventory
+    started = up(inventory, args.name, _ports(args))
+    plan = started.state.plan
+    _notes(plan)
+    rows = [
+        (p.id, p.node, p.netns, str(p.ip), " ".join(str(port) for port in p.ports) or "-") for p in plan.pods
+    ]
+    lab_pods_table(rows, sys.stdout)
+    print(
+        f"lab {plan.name} up in {started.seconds:.2f} s: {len(plan.nodes)} nodes, {len(plan.pods)} pods,"
+        f" server pid {started.state.server_pid}; netns {plan.prefix}*"
+    )
+    return 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    plan = require_state(args.name).plan
+    inventory = load(args).inventory
+    ruleset = build_ruleset(lab_inventory(inventory, plan))
+    for warning in enforce(plan, ruleset):
+        print(warning, file=sys.stderr)
+    print(f"lab {plan.name}: {len(inventory.policies)} policies applied on {len(plan.nodes)} nodes")
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    plan = require_state(args.name).plan
+    ports = _ports(args) or list(plan.served_ports())
+    if not ports:
+        raise UsageError("no ports to probe: the lab serves none; pass --port PORT/PROTO")
+    report = probe(plan, ports)
+    if args.output == "json":
+        lab_flows_json(report.matrix(), report.outcomes, sys.stdout)
+    else:
+        lab_probe_table(report.matrix(), report.counts(), report.seconds, sys.stdout)
+    return 0
+
+
+def _removed(what: str, cleaned: Cleaned) -> None:
+    print(
+        f"{what}: {len(cleaned.netns)} netns deleted, {len(cleaned.pids)} processes stopped,"
+        f" {len(cleaned.labs)} state files removed"
+    )
+
+
+def run_down(args: argparse.Namespace) -> int:
+    _removed(f"lab {args.name} down", down(args.name))
+    return 0
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    cleaned = clean(args.name)
+    if cleaned.nothing:
+        print("lab clean: nothing to remove")
+    else:
+        _removed("lab clean", cleaned)
+    return 0
+
+
+def run_run(args: argparse.Namespace) -> int:
+    inventory = load(args).inventory
+    ports = _ports(args) or declared_ports(inventory)
+    if not ports:
+        raise UsageError("no ports to probe: the inventory declares no containerPorts; pass --port PORT/PROTO")
+    built = False
+    try:
+        # Every pod serves every probed port: a flow the policy allows must find a listener.
+        plan = up(inventory, args.name, ports).state.plan
+        built = True
+        _notes(plan)
+        ruleset = build_ruleset(lab_inventory(inventory, plan))
+        if inventory.policies:  # without policies the kernel's default (accept) is Kubernetes's
+            for warning in enforce(plan, ruleset):
+                print(warning, file=sys.stderr)
+        comparison = compare(plan, ruleset, ports)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if built:
+            down(args.name)
+    report = comparison.report
+    if args.output == "json":
+        lab_flows_json(comparison.actual, report.outcomes, sys.stdout, comparison.predicted)
+    else:
+        lab_comparison_table(
+            comparison.actual, report.outcomes, comparison.predicted, report.counts(), report.seconds, sys.stdout
+        )
+    if comparison.wrong_pod:
+        print(f"error: {comparison.wrong_pod} probes were answered by the wrong pod (a lab routing error)", file=sys.stderr)
+    return 1 if comparison.mismatches or comparison.wrong_pod else 0

@@ -1,0 +1,10 @@
+"""The lab: a Kubernetes-like cluster built from network namespaces on this machine.
+
+It owns everything named `netfence-*` that it creates: one underlay netns with a bridge, one
+netns per node, one netns per pod (routed veths, /32 routes, static neighbours), one background
+server process answering on every pod's ports, the prober, and the state file under
+/run/netfence/lab/. Nothing is ever added to the initial network namespace.
+
+plan.py is pure (Inventory -> LabPlan); netns.py, servers.py, probe.py and clean.py touch the
+kernel; control.py ties them into up / apply / probe / down.
+"""
