@@ -1,25 +1,40 @@
-"""netfence demo: the field scenarios netfence started from, run through the analyzer.
+"""netfence demo: the field scenarios netfence started from, enforced by the real kernel.
 
-Each step loads the scenario's files as `-f` would, prints the reachability matrix and asks the
-questions the original write-ups answered with ping and curl.
+For each scenario a lab (network namespaces on this machine) is built once; each step applies
+its policies with the nftables compiler, probes every pod pair on every port from inside the
+pods, and sets the kernel's truth table beside the analyzer's prediction. Then it asks the
+questions the original write-ups answered with ping and curl. Without root (or nft), or with
+--analyzer-only, it shows the analyzer's matrices instead. Exit 1 on any mismatch.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
+from netfence.analysis.explain import explain_policies
 from netfence.analysis.matrix import compute_matrix
 from netfence.analysis.verdict import Flow, evaluate
 from netfence.cli.common import flow_port
 from netfence.cli.targets import resolve_party
 from netfence.ir.build import build_ruleset
+from netfence.ir.types import Ruleset
+from netfence.lab.clean import clean
+from netfence.lab.control import compare, down, enforce, up
+from netfence.lab.plan import lab_inventory
+from netfence.model.inventory import Inventory
+from netfence.model.ports import FlowPort
+from netfence.output.lab import lab_comparison_table
 from netfence.output.render import matrix_table, verdict_text
 from netfence.sources.load import load_inventory
+
+LAB_NAME = "demo"
 
 
 @dataclass(frozen=True)
@@ -46,7 +61,7 @@ SCENARIOS = (
             Step(
                 "dev/red accepts TCP 80 from dev/blue only, and reaches dev/green on TCP 80 only",
                 ("colors/cluster.yaml", "colors/allow-tcp-80-from-blue-to-green.yaml"),
-                ("80/TCP",),
+                ("80/TCP", "ICMP"),
                 (
                     ("dev/blue-786db8bbc8-pvz95", "dev/red-778f756b64-g69gz", "80/TCP"),
                     ("dev/green-98c6b676d-45ktr", "dev/red-778f756b64-g69gz", "80/TCP"),
@@ -114,34 +129,96 @@ def scenario_dir() -> Path:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("demo", help="run the field scenarios through netfence")
+    parser = sub.add_parser("demo", help="run the field scenarios in the lab: kernel verdicts against the analyzer")
     parser.add_argument("--scenario", choices=[s.name for s in SCENARIOS], help="run only this scenario")
+    parser.add_argument(
+        "--analyzer-only", action="store_true", help="do not build a lab; show the analyzer's matrices only"
+    )
     parser.set_defaults(run=run)
+
+
+def lab_available() -> str | None:
+    """None when this machine can run the lab, else why not."""
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    missing = [tool for tool in ("ip", "nft", "conntrack", "nsenter") if shutil.which(tool) is None]
+    return f"the lab needs {', '.join(missing)}" if missing else None
 
 
 def run(args: argparse.Namespace) -> int:
     base = scenario_dir()
     out = sys.stdout
+    why_not = "--analyzer-only" if args.analyzer_only else lab_available()
+    if why_not is not None:
+        print(f"note: showing the analyzer's matrices only ({why_not})\n", file=out)
+    mismatches = 0
     for scenario in SCENARIOS:
         if args.scenario and scenario.name != args.scenario:
             continue
         print(f"=== {scenario.name}: {scenario.title}", file=out)
-        for step in scenario.steps:
-            files = [str(base / f) for f in step.files]
-            print(f"\n--- {step.title}", file=out)
-            shown = " ".join(f"-f {os.path.relpath(f)}" for f in files)
-            print(f"    netfence matrix {shown} --port {' --port '.join(step.ports)}", file=out)
-            inventory = load_inventory(files).inventory
-            ruleset = build_ruleset(inventory)
-            ports = [flow_port(p) for p in step.ports]
-            matrix_table(compute_matrix(ruleset, ports), out)
-            for source, destination, port in step.queries:
-                flow = Flow(
-                    resolve_party(inventory, ruleset, source, None, "--from"),
-                    resolve_party(inventory, ruleset, destination, None, "--to"),
-                    flow_port(port),
-                )
-                print(f"\n    netfence query -f ... --from {source} --to {destination} --port {port}", file=out)
-                verdict_text(evaluate(ruleset, flow), out)
+        if why_not is None:
+            mismatches += _in_lab(scenario, base, out)
+        else:
+            for step in scenario.steps:
+                inventory, ruleset, ports = _step(step, base, out)
+                matrix_table(compute_matrix(ruleset, ports), out)
+                _queries(step, inventory, ruleset, out)
         print(file=out)
-    return 0
+    if why_not is None:
+        word = "flow" if mismatches == 1 else "flows"
+        verdict = "the kernel did exactly what the analyzer predicted" if not mismatches else "MISMATCH"
+        print(f"demo: {mismatches} {word} where kernel and analyzer disagree: {verdict}", file=out)
+    return 1 if mismatches else 0
+
+
+def _step(step: Step, base: Path, out: IO[str]) -> tuple[Inventory, Ruleset, list[FlowPort]]:
+    files = [str(base / f) for f in step.files]
+    print(f"\n--- {step.title}", file=out)
+    shown = " ".join(f"-f {os.path.relpath(f)}" for f in files)
+    print(f"    netfence lab run {shown} --port {' --port '.join(step.ports)}", file=out)
+    inventory = load_inventory(files).inventory
+    ruleset = build_ruleset(inventory)
+    items = explain_policies(inventory, ruleset)
+    for item in items:
+        print(f"    {item.kind} {item.namespace}/{item.name}: {item.summary}", file=out)
+        for direction, text in item.directions:
+            print(f"      {direction}: {text}", file=out)
+    if not items:
+        print("    (no policy)", file=out)
+    return inventory, ruleset, [flow_port(p) for p in step.ports]
+
+
+def _queries(step: Step, inventory: Inventory, ruleset: Ruleset, out: IO[str]) -> None:
+    for source, destination, port in step.queries:
+        flow = Flow(
+            resolve_party(inventory, ruleset, source, None, "--from"),
+            resolve_party(inventory, ruleset, destination, None, "--to"),
+            flow_port(port),
+        )
+        print(f"\n    netfence query -f ... --from {source} --to {destination} --port {port}", file=out)
+        verdict_text(evaluate(ruleset, flow), out)
+
+
+def _in_lab(scenario: Scenario, base: Path, out: IO[str]) -> int:
+    """Build the scenario's cluster once, then apply and probe each step; mismatches found."""
+    ports = list(dict.fromkeys(flow_port(p) for step in scenario.steps for p in step.ports))
+    first = load_inventory([str(base / f) for f in scenario.steps[0].files]).inventory
+    clean(LAB_NAME)  # a demo that crashed earlier must not stop this one
+    plan = up(first, LAB_NAME, ports).state.plan
+    mismatches = 0
+    try:
+        for step in scenario.steps:
+            inventory, ruleset, step_ports = _step(step, base, out)
+            in_lab = build_ruleset(lab_inventory(inventory, plan))
+            enforce(plan, in_lab)
+            comparison = compare(plan, in_lab, step_ports)
+            report = comparison.report
+            print("    the kernel's truth table:", file=out)
+            lab_comparison_table(
+                comparison.actual, report.outcomes, comparison.predicted, report.counts(), report.seconds, out
+            )
+            mismatches += comparison.mismatches + comparison.wrong_pod
+            _queries(step, inventory, ruleset, out)
+    finally:
+        down(LAB_NAME)
+    return mismatches

@@ -1,0 +1,35 @@
+"""`netfence demo`: the field scenarios, in the lab when it can run, else through the analyzer."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from netfence.cli.main import main
+
+
+def test_demo_analyzer_only_shows_every_scenario_step(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--analyzer-only"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("note: showing the analyzer's matrices only (--analyzer-only)")
+    assert [line for line in out.splitlines() if line.startswith("=== ")] == [
+        "=== colors: dev/prod with red, green and blue pods: ingress and egress with matchExpressions",
+        "=== wordpress: WordPress locked down in three steps",
+        "=== ingress-controller: an ingress controller in kube-system: one peer (AND) versus two peers (OR)",
+    ]
+    assert out.count("\n--- ") == 7
+    assert "TCP/3306: 8 of 9 flows allowed, 1 denied" in out  # WordPress step 3, the last matrix of 3306
+
+
+@pytest.mark.lab
+def test_demo_in_the_lab_finds_the_kernel_agreeing_with_the_analyzer(capsys: pytest.CaptureFixture[str]) -> None:
+    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("the kernel's truth table:") == 7
+    assert out.count("0 mismatches between the kernel and the analyzer") == 7
+    assert "ICMP: 26 of 36 flows allowed, 10 denied" in out  # dev/red pings nobody and nobody pings it
+    assert out.rstrip().endswith("demo: 0 flows where kernel and analyzer disagree: the kernel did exactly what the analyzer predicted")
+    after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert after == before
