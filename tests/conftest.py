@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from clusters import Cluster, to_yaml
 
+from netfence.cli.main import main
 from netfence.ir.build import build_ruleset
 from netfence.sources.load import load_inventory
 
@@ -27,6 +28,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "lab" in item.keywords:
             item.add_marker(skip)
+
+
+#: run(*argv) -> (exit status, stdout, stderr) of netfence run in-process.
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
 
 
 @pytest.fixture

@@ -22,19 +22,6 @@ WORDPRESS = scenario_dir() / "wordpress"
 DEV_RED, DEV_BLUE, DEV_GREEN = "dev/red-778f756b64-g69gz", "dev/blue-786db8bbc8-pvz95", "dev/green-98c6b676d-45ktr"
 
 
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse usage errors
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
-
-
 def wordpress(*steps: str) -> list[str]:
     files = ["cluster.yaml", *steps]
     return [arg for f in files for arg in ("-f", str(WORDPRESS / f))]

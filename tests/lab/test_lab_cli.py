@@ -22,19 +22,6 @@ COLORS_CLUSTER = str(scenario_dir() / "colors" / "cluster.yaml")
 FLOW_KEYS = {"from", "to", "port", "protocol", "allowed", "result"}
 
 
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse usage errors
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
-
-
 def flows(text: str) -> dict[tuple[str, str, Any, str], dict[str, Any]]:
     return {(f["from"], f["to"], f["port"], f["protocol"]): f for f in json.loads(text)["flows"]}
 
