@@ -7,6 +7,7 @@ kernel's table exactly as it was: the last good ruleset stays.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -65,6 +66,23 @@ def read_table(netns: str | None) -> str | None:
     if f"table {TABLE_FAMILY} {TABLE_NAME}" not in tables.splitlines():
         return None
     return run_nft(["list", "table", TABLE_FAMILY, TABLE_NAME], netns)
+
+
+def read_counters(netns: str | None) -> dict[str, tuple[int, int]]:
+    """Packets and bytes per rule comment (policy rule or end of tier), summed over the rules
+    that carry it; read from `nft -j` in one listing. Counters restart at every replacement."""
+    text = run_nft(["-j", "list", "table", TABLE_FAMILY, TABLE_NAME], netns)
+    totals: dict[str, tuple[int, int]] = {}
+    for item in json.loads(text).get("nftables", []):
+        rule = item.get("rule")
+        if not rule or "comment" not in rule:
+            continue
+        for expr in rule.get("expr", []):
+            counter = expr.get("counter") if isinstance(expr, dict) else None
+            if isinstance(counter, dict):
+                packets, octets = totals.get(rule["comment"], (0, 0))
+                totals[rule["comment"]] = (packets + int(counter["packets"]), octets + int(counter["bytes"]))
+    return totals
 
 
 def delete_table(netns: str | None) -> None:
