@@ -85,3 +85,35 @@ def test_membership_change_is_applied_as_an_element_update(netns: str, cluster: 
     table = read_table(netns)
     assert table is not None and "10.244.3.99" in table
     assert apply_table(after, netns, after) == "unchanged"
+
+
+def test_a_structural_change_keeps_the_sets_both_tables_have(netns: str, cluster: Callable[..., Cluster]) -> None:
+    """Sets are refilled in place, never recreated: a new interval set misses lookups for a moment."""
+    from netfence.dataplane.apply import kernel_names
+    from netfence.dataplane.nft.objects import transition_script
+
+    colors = scenario_dir() / "colors"
+    objects = [(colors / "cluster.yaml").read_text(), (colors / "allow-tcp-80-from-blue-to-green.yaml").read_text()]
+    before = compile_node(cluster(*objects).ruleset, "k8s-node2")
+    apply_table(before, netns)
+    extra = """\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: also-udp, namespace: dev}
+        spec:
+          podSelector: {matchLabels: {app: red}}
+          ingress: [{ports: [{port: 53, protocol: UDP}]}]
+        """
+    after = compile_node(cluster(*objects, extra).ruleset, "k8s-node2")
+    script = transition_script(kernel_names(netns), after)
+    kept = {s.name for s in before.sets} & {s.name for s in after.sets}
+    assert kept and all(f"flush set inet netfence {name}" in script for name in kept)
+    assert "delete table" not in script and not any(f"delete set inet netfence {name}" in script for name in kept)
+    assert apply_table(after, netns) == "replace"
+    fresh = f"netfence-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", fresh], check=True)
+    try:
+        apply_script(after.replace_script(), fresh)
+        assert read_table(netns) == read_table(fresh)  # in place or from scratch: the same table
+    finally:
+        subprocess.run(["ip", "netns", "del", fresh], check=False)

@@ -12,7 +12,14 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from netfence.dataplane.nft.objects import TABLE_FAMILY, TABLE_NAME, Table, update_script
+from netfence.dataplane.nft.objects import (
+    TABLE_FAMILY,
+    TABLE_NAME,
+    Table,
+    TableNames,
+    transition_script,
+    update_script,
+)
 from netfence.errors import NetfenceError
 
 
@@ -46,9 +53,10 @@ def apply_script(script: str, netns: str | None) -> None:
 
 
 def apply_table(new: Table, netns: str | None, old: Table | None = None) -> str:
-    """Make the kernel hold `new`: element updates when only memberships changed since `old`
-    (what this caller applied last), else one atomic replacement. Returns "update",
-    "replace" or "unchanged"."""
+    """Make the kernel hold `new` in one transaction: element updates when only memberships
+    changed since `old` (what this caller applied last), else an in-place replacement of the
+    table's rules that keeps its sets (with `old` None, what the kernel holds is read first).
+    Returns "update", "replace" or "unchanged"."""
     if old is not None:
         script = update_script(old, new)
         if script == "":
@@ -56,14 +64,34 @@ def apply_table(new: Table, netns: str | None, old: Table | None = None) -> str:
         if script is not None:
             apply_script(script, netns)
             return "update"
-    apply_script(new.replace_script(), netns)
+    apply_script(transition_script(old.names() if old is not None else kernel_names(netns), new), netns)
     return "replace"
+
+
+def kernel_names(netns: str | None) -> TableNames | None:
+    """The sets, maps and chains of the kernel's netfence table; None when there is none."""
+    if read_table_exists(netns) is False:
+        return None
+    listing = json.loads(run_nft(["-j", "list", "table", TABLE_FAMILY, TABLE_NAME], netns)).get("nftables", [])
+    sets, maps, chains = set(), set(), set()
+    for item in listing:
+        if "set" in item:
+            sets.add((item["set"]["name"], str(item["set"]["type"])))
+        elif "map" in item:
+            maps.add(item["map"]["name"])
+        elif "chain" in item:
+            chains.add(item["chain"]["name"])
+    return TableNames(frozenset(sets), frozenset(maps), frozenset(chains))
+
+
+def read_table_exists(netns: str | None) -> bool:
+    tables = run_nft(["list", "tables", TABLE_FAMILY], netns)
+    return f"table {TABLE_FAMILY} {TABLE_NAME}" in tables.splitlines()
 
 
 def read_table(netns: str | None) -> str | None:
     """The netfence table as the kernel has it, or None when there is none."""
-    tables = run_nft(["list", "tables", TABLE_FAMILY], netns)
-    if f"table {TABLE_FAMILY} {TABLE_NAME}" not in tables.splitlines():
+    if not read_table_exists(netns):
         return None
     return run_nft(["list", "table", TABLE_FAMILY, TABLE_NAME], netns)
 

@@ -5,6 +5,7 @@ netns per node, one netns per pod (routed veths, /32 routes, static neighbours),
 server process answering on every pod's ports, the prober, and the state file under
 /run/netfence/lab/. Nothing is ever added to the initial network namespace.
 
-plan.py is pure (Inventory -> LabPlan); netns.py, servers.py, probe.py and clean.py touch the
-kernel; control.py ties them into up / apply / probe / down.
+plan.py is pure (Inventory -> LabPlan); netns.py, servers.py, probe.py, connection.py (single
+flows from a pod or a node, connections held open) and clean.py touch the kernel; control.py ties
+them into up / apply / probe / down.
 """

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from netfence.analysis.matrix import Matrix, compute_matrix
-from netfence.dataplane.apply import apply_script
+from netfence.dataplane.apply import apply_table
 from netfence.dataplane.nft.compile import compile_node
+from netfence.dataplane.nft.objects import Table
 from netfence.errors import NetfenceError, UsageError
 from netfence.ir.types import EndpointInfo, Ruleset
 from netfence.lab.clean import Cleaned, clean
@@ -62,13 +63,18 @@ def enforce(plan: LabPlan, ruleset: Ruleset) -> list[str]:
     `ruleset` must be built from the lab's inventory (plan.lab_inventory). Returns warnings.
     """
     # Render every node before touching any: a compiler error leaves the lab as it was.
-    scripts = {
-        node.netns: compile_node(ruleset, node.name, {p.id: p.veth for p in plan.pods_on(node.name)}).replace_script()
+    tables = node_tables(plan, ruleset)
+    for netns, table in tables.items():
+        apply_table(table, netns)
+    return flush_conntrack(plan)
+
+
+def node_tables(plan: LabPlan, ruleset: Ruleset) -> dict[str, Table]:
+    """Each lab node's table (by node netns), keyed on the lab's pod veths."""
+    return {
+        node.netns: compile_node(ruleset, node.name, {p.id: p.veth for p in plan.pods_on(node.name)})
         for node in plan.nodes
     }
-    for netns, script in scripts.items():
-        apply_script(script, netns)
-    return flush_conntrack(plan)
 
 
 def flush_conntrack(plan: LabPlan) -> list[str]:

@@ -172,7 +172,8 @@ class _Active:
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EACCES, errno.EPERM}
 
 
-def _classify(code: int) -> Outcome:
+def classify_error(code: int) -> Outcome:
+    """What a socket error on a probe means (ECONNREFUSED: no listener, EHOSTUNREACH: a reject...)."""
     if code == errno.ECONNREFUSED or code == errno.ECONNRESET:
         return Outcome.REFUSED
     if code in _UNREACHABLE:
@@ -253,7 +254,7 @@ class _Prober:
                 probe.connected = True
                 self.selector.register(sock, selectors.EVENT_READ, probe)
             else:
-                self._finish(probe, _classify(code))
+                self._finish(probe, classify_error(code))
             return
         if protocol is Protocol.UDP:
             probe.payload = b"netfence-probe\n"
@@ -261,7 +262,7 @@ class _Prober:
             probe.payload = struct.pack("!BBHHH", _ECHO_REQUEST, 0, 0, 0, k & 0xFFFF) + b"netfence-probe"
         code = sock.connect_ex((destination, job.port.port or 0))
         if code != 0:
-            self._finish(probe, _classify(code))
+            self._finish(probe, classify_error(code))
             return
         self.selector.register(sock, selectors.EVENT_READ, probe)
         for at in (now + self.timeout / 3, now + 2 * self.timeout / 3):  # resends
@@ -280,7 +281,7 @@ class _Prober:
         except (BlockingIOError, InterruptedError):
             pass  # the next resend tries again
         except OSError as exc:
-            self._finish(probe, _classify(exc.errno or 0))
+            self._finish(probe, classify_error(exc.errno or 0))
 
     def _on_event(self, probe: _Active, events: int) -> None:
         protocol = probe.job.port.protocol
@@ -290,7 +291,7 @@ class _Prober:
                 probe.connected = True
                 self.selector.modify(probe.sock, selectors.EVENT_READ, probe)
             elif code != errno.EINPROGRESS:
-                self._finish(probe, _classify(code))
+                self._finish(probe, classify_error(code))
             return
         try:
             data, sender = probe.sock.recvfrom(2048)
@@ -300,7 +301,7 @@ class _Prober:
             if protocol is Protocol.TCP and exc.errno == errno.ECONNRESET and probe.buffer:
                 data, sender = b"", None
             else:
-                self._finish(probe, _classify(exc.errno or 0))
+                self._finish(probe, classify_error(exc.errno or 0))
                 return
         want = answer(probe.job.destination.id)
         if protocol is Protocol.TCP:

@@ -104,13 +104,71 @@ class Table:
         lines.append("}")
         return "\n".join(lines) + "\n"
 
+    def names(self) -> TableNames:
+        return TableNames(
+            frozenset((s.name, s.type) for s in self.sets),
+            frozenset(m.name for m in self.maps),
+            frozenset(c.name for c in self.chains),
+        )
+
     def replace_script(self) -> str:
-        """One nft transaction that replaces the whole table: never a moment without it.
+        """One nft transaction that deletes and recreates the whole table (for a node that has
+        no netfence table, or one in an unknown state). Prefer transition_script when the table
+        exists: a set created anew misses lookups for a moment after the commit (see there).
 
         `table X {}` first so that the delete cannot fail on a node without the table; a flush
         would keep old set elements and map entries (nft 1.0.6), a delete does not.
         """
         return f"table {self.family} {self.name} {{}}\ndelete table {self.family} {self.name}\n" + self.render()
+
+
+@dataclass(frozen=True, slots=True)
+class TableNames:
+    """What a table holds by name: enough to turn it into another table in place."""
+
+    sets: frozenset[tuple[str, str]]
+    maps: frozenset[str]
+    chains: frozenset[str]
+
+
+def transition_script(current: TableNames | None, new: Table) -> str:
+    """One nft transaction that turns the table holding `current` into `new`, keeping every set,
+    map and chain that both have: rules are flushed and added again, kept sets and maps are
+    flushed and refilled, what `new` lacks is deleted, what it adds is created.
+
+    Why not delete and recreate the table: measured on kernel 6.18 with nft 1.0.6, lookups in a
+    newly created `flags interval` set miss for a moment after the commit, so a replaced table
+    dropped packets its old and new rules both allowed (and let through packets a deny rule on
+    such a set should have stopped). Refilling an existing set in one transaction is hitless.
+    """
+    if current is None:
+        return new.replace_script()
+    where = f"{new.family} {new.name}"
+    kept_sets = {name for name, type_ in current.sets} & {s.name for s in new.sets if (s.name, s.type) in current.sets}
+    lines = [f"add table {where}", f"flush table {where}"]  # flush table removes rules only
+    lines += [f"flush map {where} {name}" for name in sorted(current.maps)]
+    lines += [f"delete chain {where} {name}" for name in sorted(current.chains - {c.name for c in new.chains})]
+    lines += [f"delete map {where} {name}" for name in sorted(current.maps - {m.name for m in new.maps})]
+    lines += [f"delete set {where} {name}" for name, _ in sorted(current.sets) if name not in kept_sets]
+    for item in new.sets:
+        if item.name in kept_sets:
+            lines.append(f"flush set {where} {item.name}")
+        else:
+            lines.append(f"add set {where} {item.name} {{ type {item.type}; flags interval; }}")
+        if item.elements:
+            lines.append(f"add element {where} {item.name} {{ {', '.join(item.elements)} }}")
+    for vmap in new.maps:
+        if vmap.name not in current.maps:
+            lines.append(f"add map {where} {vmap.name} {{ type ifname : verdict; }}")
+    for chain in new.chains:
+        lines.append(f"add chain {where} {chain.name}" + (f" {{ {chain.hook} }}" if chain.hook else ""))
+    for chain in new.chains:
+        lines.extend(f"add rule {where} {chain.name} {rule.render().strip()}" for rule in chain.rules)
+    for vmap in new.maps:
+        if vmap.elements:
+            items = ", ".join(f"{ifname(i)} : jump {c}" for i, c in vmap.elements)
+            lines.append(f"add element {where} {vmap.name} {{ {items} }}")
+    return "\n".join(lines) + "\n"
 
 
 def update_script(old: Table, new: Table) -> str | None:
