@@ -214,7 +214,7 @@ def test_explain_json_groups_by_namespace_and_lists_selected_pods(run: Run) -> N
 def test_validate_reports_counts(run: Run) -> None:
     code, out, _ = run("validate", "-f", COLORS)
     assert code == 0
-    assert out == "valid: 9 objects (2 namespaces, 6 pods, 0 services, 1 network policies)\n"
+    assert out == "valid: 9 objects (2 namespaces, 6 pods, 0 services, 1 policies)\n"
 
 
 def test_invalid_input_exits_2_with_one_line_per_problem_and_no_traceback(run: Run, write: Callable[[str, str], str]) -> None:

@@ -562,7 +562,7 @@ class Conversation:
 
 def with_extra_address(inventory: Inventory, pod_id: str, address: IPv4Address) -> Inventory:
     pods = tuple(replace(p, ips=(*p.ips, address)) if p.id == pod_id else p for p in inventory.pods)
-    return Inventory(inventory.namespaces, pods, inventory.services, inventory.policies)
+    return replace(inventory, pods=pods)
 
 
 def test_replacing_and_updating_tables_under_live_traffic_never_lets_a_flow_through_or_breaks_one(

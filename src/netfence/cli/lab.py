@@ -111,7 +111,7 @@ def run_apply(args: argparse.Namespace) -> int:
     ruleset = build_ruleset(lab_inventory(inventory, plan))
     for warning in enforce(plan, ruleset):
         print(warning, file=sys.stderr)
-    print(f"lab {plan.name}: {len(inventory.policies)} policies applied on {len(plan.nodes)} nodes")
+    print(f"lab {plan.name}: {inventory.policy_count} policies applied on {len(plan.nodes)} nodes")
     return 0
 
 
@@ -161,7 +161,7 @@ def run_run(args: argparse.Namespace) -> int:
         built = True
         _notes(plan)
         ruleset = build_ruleset(lab_inventory(inventory, plan))
-        if inventory.policies:  # without policies the kernel's default (accept) is Kubernetes's
+        if inventory.policy_count:  # without policies the kernel's default (accept) is Kubernetes's
             for warning in enforce(plan, ruleset):
                 print(warning, file=sys.stderr)
         comparison = compare(plan, ruleset, ports)

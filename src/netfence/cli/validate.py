@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     inv = loaded.inventory
     print(
         f"valid: {loaded.objects} objects ({len(inv.namespaces)} namespaces, {len(inv.pods)} pods, "
-        f"{len(inv.services)} services, {len(inv.policies)} network policies)",
+        f"{len(inv.services)} services, {inv.policy_count} policies)",
         file=sys.stdout,
     )
     return 0

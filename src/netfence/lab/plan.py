@@ -200,7 +200,7 @@ def lab_inventory(inventory: Inventory, plan: LabPlan) -> Inventory:
     pods = tuple(
         p if p.host_network else replace(p, ips=(by_id[p.id].ip,), node=by_id[p.id].node) for p in inventory.pods
     )
-    return Inventory(inventory.namespaces, pods, inventory.services, inventory.policies)
+    return replace(inventory, pods=pods)
 
 
 def _few(ids: Sequence[str]) -> str:

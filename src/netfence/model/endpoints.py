@@ -77,3 +77,20 @@ class Service:
     @property
     def id(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    namespace: str
+    name: str
+    labels: Labels = Labels()
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    labels: Labels = Labels()
+    #: status.addresses of type InternalIP / ExternalIP.
+    addresses: tuple[IPAddress, ...] = ()
+    location: Location | None = None

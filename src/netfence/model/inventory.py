@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 
+from netfence.model.admin import AdminPolicy
+from netfence.model.calico import CalicoPolicy, HostEndpoint, NetworkSet, Tier
 from netfence.model.endpoints import (
     NAMESPACE_NAME_LABEL,
     EndpointId,
     IPAddress,
     Namespace,
+    Node,
     Pod,
     Service,
+    ServiceAccount,
 )
 from netfence.model.labels import Labels
 from netfence.model.policies import NetworkPolicy
@@ -19,12 +23,22 @@ from netfence.model.policies import NetworkPolicy
 
 @dataclass(frozen=True)
 class Inventory:
-    """Namespaces, pods, services and policies; sorted by namespace and name."""
+    """Everything loaded, each kind sorted by namespace and name."""
 
     namespaces: tuple[Namespace, ...] = ()
     pods: tuple[Pod, ...] = ()
     services: tuple[Service, ...] = ()
+    #: Kubernetes NetworkPolicies.
     policies: tuple[NetworkPolicy, ...] = ()
+    service_accounts: tuple[ServiceAccount, ...] = ()
+    nodes: tuple[Node, ...] = ()
+    #: Calico NetworkPolicies and GlobalNetworkPolicies.
+    calico_policies: tuple[CalicoPolicy, ...] = ()
+    tiers: tuple[Tier, ...] = ()
+    network_sets: tuple[NetworkSet, ...] = ()
+    host_endpoints: tuple[HostEndpoint, ...] = ()
+    #: AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies.
+    admin_policies: tuple[AdminPolicy, ...] = ()
     _ns_index: dict[str, Namespace] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -36,6 +50,17 @@ class Inventory:
         if found is None:
             found = Namespace(name, Labels({NAMESPACE_NAME_LABEL: name}))
         return found
+
+    @property
+    def policy_count(self) -> int:
+        return len(self.policies) + len(self.calico_policies) + len(self.admin_policies)
+
+    def service_account(self, namespace: str, name: str) -> ServiceAccount:
+        """The account, or an implicit one without labels."""
+        for account in self.service_accounts:
+            if account.namespace == namespace and account.name == name:
+                return account
+        return ServiceAccount(namespace, name)
 
     def pod(self, endpoint: EndpointId) -> Pod | None:
         namespace, _, name = endpoint.partition("/")

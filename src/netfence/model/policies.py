@@ -20,6 +20,11 @@ class Direction(StrEnum):
 
 class PolicyKind(StrEnum):
     NETWORK_POLICY = "NetworkPolicy"
+    CALICO_NETWORK_POLICY = "CalicoNetworkPolicy"
+    GLOBAL_NETWORK_POLICY = "GlobalNetworkPolicy"
+    ADMIN_NETWORK_POLICY = "AdminNetworkPolicy"
+    BASELINE_ADMIN_NETWORK_POLICY = "BaselineAdminNetworkPolicy"
+    CLUSTER_NETWORK_POLICY = "ClusterNetworkPolicy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,29 @@ class Protocol(StrEnum):
     UDP = "UDP"
     SCTP = "SCTP"
     ICMP = "ICMP"
+    ICMPV6 = "ICMPv6"
+    UDPLITE = "UDPLite"
+
+
+#: IANA protocol numbers of the protocols netfence names.
+PROTOCOL_NUMBERS = {
+    Protocol.TCP: 6,
+    Protocol.UDP: 17,
+    Protocol.SCTP: 132,
+    Protocol.ICMP: 1,
+    Protocol.ICMPV6: 58,
+    Protocol.UDPLITE: 136,
+}
+
+#: A protocol in a rule: one netfence names, or another IANA protocol number (GRE = 47, ...).
+#: Flows only ever carry named protocols, so a numbered one matches no flow netfence analyzes.
+RuleProtocol = Protocol | int
+
+#: Protocols whose packets have ports.
+PORTED_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP, Protocol.UDPLITE)
+
+#: The ICMP message a flow with protocol ICMP stands for: echo request (what ping sends).
+ICMP_ECHO_REQUEST = (8, 0)
 
 
 #: Protocols a Kubernetes NetworkPolicy port or a containerPort may name.

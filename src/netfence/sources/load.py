@@ -6,9 +6,12 @@ import difflib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from netfence.errors import InputError, InputErrors
-from netfence.model.endpoints import Namespace, Pod, Service
+from netfence.model.admin import AdminPolicy
+from netfence.model.calico import CalicoPolicy, HostEndpoint, NetworkSet, Tier
+from netfence.model.endpoints import Namespace, Node, Pod, Service, ServiceAccount
 from netfence.model.inventory import Inventory
 from netfence.model.policies import NetworkPolicy
 from netfence.sources.convert import Checker
@@ -41,10 +44,7 @@ def build_inventory(
     """
     problems = list(problems)
     skipped: Counter[tuple[str, str]] = Counter()
-    namespaces: list[Namespace] = []
-    pods: list[Pod] = []
-    services: list[Service] = []
-    policies: list[NetworkPolicy] = []
+    found: dict[type, list[Any]] = {kind: [] for kind in _FIELDS}
     seen: dict[tuple[str, str, str], Document] = {}
     converted = 0
     for doc in documents:
@@ -79,14 +79,7 @@ def build_inventory(
             continue
         seen[key] = doc
         converted += 1
-        if isinstance(obj, Namespace):
-            namespaces.append(obj)
-        elif isinstance(obj, Pod):
-            pods.append(obj)
-        elif isinstance(obj, Service):
-            services.append(obj)
-        elif isinstance(obj, NetworkPolicy):
-            policies.append(obj)
+        found[type(obj)].append(obj)
     if problems:
         names = [*order, *(p.where.file if p.where else "" for p in problems)]
         files = {name: i for i, name in enumerate(dict.fromkeys(names))}
@@ -97,9 +90,26 @@ def build_inventory(
         for (api_version, kind), count in sorted(skipped.items(), key=lambda kv: (kv[0][1], kv[0][0]))
     ]
     inventory = Inventory(
-        namespaces=tuple(sorted(namespaces, key=lambda n: n.name)),
-        pods=tuple(sorted(pods, key=lambda p: (p.namespace, p.name))),
-        services=tuple(sorted(services, key=lambda s: (s.namespace, s.name))),
-        policies=tuple(sorted(policies, key=lambda p: (p.namespace, p.name))),
+        **{name: tuple(sorted(found[kind], key=_sort_key)) for kind, name in _FIELDS.items()}
     )
     return Loaded(inventory, warnings, converted)
+
+
+#: Model type -> the Inventory field that holds it.
+_FIELDS: dict[type, str] = {
+    Namespace: "namespaces",
+    Pod: "pods",
+    Service: "services",
+    NetworkPolicy: "policies",
+    ServiceAccount: "service_accounts",
+    Node: "nodes",
+    CalicoPolicy: "calico_policies",
+    Tier: "tiers",
+    NetworkSet: "network_sets",
+    HostEndpoint: "host_endpoints",
+    AdminPolicy: "admin_policies",
+}
+
+
+def _sort_key(obj: Any) -> tuple[str, str, str]:
+    return (str(getattr(obj, "kind", "")), getattr(obj, "namespace", None) or "", obj.name)
