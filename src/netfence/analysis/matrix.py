@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netfence.ir.types import Action, EndpointInfo, PeerMatch, PolicyRules, Rule, Ruleset
+from netfence.model.endpoints import IPAddress
 from netfence.model.policies import Direction
 from netfence.model.ports import FlowPort, Protocol
 
@@ -53,8 +54,16 @@ class _Engine:
         self.endpoints = endpoints
         self.index = {e.id: i for i, e in enumerate(endpoints)}
         self.n = len(endpoints)
-        self._peer_cache: dict[int, BoolArray] = {}
-        self._named_cache: dict[tuple[str, Protocol], npt.NDArray[np.int32]] = {}
+        self._peer_cache: dict[tuple[int, int | None], BoolArray] = {}
+        self._family_cache: dict[int, BoolArray] = {}
+        # Endpoints grouped by their named-port map: port criteria that resolve names against
+        # the destination are evaluated once per map.
+        maps: dict[tuple[tuple[str, Protocol, int], ...], int] = {}
+        self.port_map_of = np.array([maps.setdefault(e.named_ports, len(maps)) for e in endpoints], dtype=np.int64)
+        first: dict[int, EndpointInfo] = {}
+        for e in endpoints:
+            first.setdefault(maps[e.named_ports], e)
+        self.port_maps = [first[i] for i in range(len(maps))]
         # Per direction and endpoint: for each tier, the policies selecting it.
         self.selecting: dict[Direction, list[list[list[PolicyRules]]]] = {}
         for direction in Direction:
@@ -68,59 +77,73 @@ class _Engine:
                             table[i][t].append(policy)
             self.selecting[direction] = table
 
-    def peer_vector(self, peer: PeerMatch) -> BoolArray:
-        cached = self._peer_cache.get(id(peer))
+    def peer_vector(self, peer: PeerMatch, ip_version: int | None) -> BoolArray:
+        key = (id(peer), ip_version)
+        cached = self._peer_cache.get(key)
         if cached is None:
-            cached = np.zeros(self.n, dtype=bool)
-            for endpoint in peer.endpoints:
-                i = self.index.get(endpoint)
-                if i is not None:
-                    cached[i] = True
-            if peer.blocks:
-                for i, e in enumerate(self.endpoints):
-                    if not cached[i] and any(b.contains(a) for b in peer.blocks for a in e.ips):
+            if peer.is_plain and ip_version is None:
+                cached = np.zeros(self.n, dtype=bool)
+                for endpoint in peer.endpoints:
+                    i = self.index.get(endpoint)
+                    if i is not None:
                         cached[i] = True
-            self._peer_cache[id(peer)] = cached
+                if peer.blocks:
+                    for i, e in enumerate(self.endpoints):
+                        if not cached[i] and any(b.contains(a) for b in peer.blocks for a in e.ips):
+                            cached[i] = True
+            else:
+                cached = np.array(
+                    [peer.matches(e.id, self._addresses(e, ip_version)) for e in self.endpoints], dtype=bool
+                )
+            self._peer_cache[key] = cached
         return cached
 
-    def named_ports(self, name: str, protocol: Protocol) -> npt.NDArray[np.int32]:
-        key = (name, protocol)
-        cached = self._named_cache.get(key)
+    def _addresses(self, endpoint: EndpointInfo, ip_version: int | None) -> tuple[IPAddress, ...]:
+        if ip_version is None:
+            return endpoint.ips
+        return tuple(a for a in endpoint.ips if a.version == ip_version)
+
+    def family_vector(self, ip_version: int) -> BoolArray:
+        cached = self._family_cache.get(ip_version)
         if cached is None:
-            cached = np.array([e.resolve_port(name, protocol) or 0 for e in self.endpoints], dtype=np.int32)
-            self._named_cache[key] = cached
+            cached = np.array([bool(self._addresses(e, ip_version)) for e in self.endpoints], dtype=bool)
+            self._family_cache[ip_version] = cached
         return cached
+
+    def _port_ok(self, rule: Rule, port: FlowPort, destination: EndpointInfo | None) -> bool:
+        if not rule.matches_port(port, destination):
+            return False
+        return rule.ports is None or any(entry.matches(port, destination) for entry in rule.ports)
 
     def rule_vector(self, rule: Rule, direction: Direction, local: int, port: FlowPort) -> BoolArray | bool:
         """Remote endpoints this rule matches for `local`'s side of the flow."""
-        if rule.ports is None:
-            port_ok: BoolArray | bool = True
-        else:
-            port_ok = False
-            for entry in rule.ports:
-                if entry.protocol != port.protocol or port.port is None:
-                    continue
-                if entry.name is None:
-                    hit = entry.start is None or entry.start <= port.port <= (entry.end or entry.start)
-                    port_ok = port_ok | hit
-                elif direction is Direction.INGRESS:  # the local endpoint is the destination
-                    port_ok = port_ok | (self.endpoints[local].resolve_port(entry.name, entry.protocol) == port.port)
-                else:  # egress: the remote endpoints are the destinations
-                    port_ok = port_ok | (self.named_ports(entry.name, entry.protocol) == port.port)
-        if port_ok is False:
+        me = self.endpoints[local]
+        if direction is Direction.INGRESS:  # the local endpoint is the destination
+            port_ok: BoolArray | bool = self._port_ok(rule, port, me)
+        elif not _depends_on_destination(rule):
+            port_ok = self._port_ok(rule, port, None)
+        else:  # egress: the remote endpoints are the destinations; evaluate once per named-port map
+            per_map = np.array([self._port_ok(rule, port, e) for e in self.port_maps], dtype=bool)
+            port_ok = per_map[self.port_map_of]
+        if port_ok is False or (not isinstance(port_ok, bool) and not port_ok.any()):
+            return False
+        if rule.ip_version is not None:
+            if not self._addresses(me, rule.ip_version):
+                return False
+            port_ok = port_ok & self.family_vector(rule.ip_version)
+        if rule.local is not None and not rule.local.matches(me.id, self._addresses(me, rule.ip_version)):
             return False
         if rule.peers is None:
             return port_ok
         peers = np.zeros(self.n, dtype=bool)
         for peer in rule.peers:
-            peers |= self.peer_vector(peer)
+            peers |= self.peer_vector(peer, rule.ip_version)
         return peers & port_ok
 
     def direction(self, direction: Direction, port: FlowPort) -> BoolArray:
         """result[local, remote]: the verdict of `direction` judged at `local`."""
         tiers = self.ruleset.tiers(direction)
         out = np.empty((self.n, self.n), dtype=bool)
-        default_allow = self.ruleset.default_action is Action.ALLOW
         for local in range(self.n):
             decided = np.zeros(self.n, dtype=bool)
             result = np.zeros(self.n, dtype=bool)
@@ -131,6 +154,8 @@ class _Engine:
                 passed = np.zeros(self.n, dtype=bool)
                 for policy in policies:
                     for rule in policy.rules:
+                        if rule.action is Action.LOG:
+                            continue
                         hit = self.rule_vector(rule, direction, local, port)
                         if hit is False:
                             continue
@@ -147,7 +172,13 @@ class _Engine:
                     if tier.end_action is Action.ALLOW:
                         result |= rest
                     decided |= rest
-            if default_allow:
+            if (self.endpoints[local].default_action or self.ruleset.default_action) is Action.ALLOW:
                 result |= ~decided
             out[local] = result
         return out
+
+
+def _depends_on_destination(rule: Rule) -> bool:
+    """Whether the rule's port criteria resolve names against the destination endpoint."""
+    entries = (*(rule.ports or ()), *rule.not_ports)
+    return any(entry.name is not None for entry in entries)

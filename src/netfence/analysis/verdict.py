@@ -109,7 +109,9 @@ def _side(ruleset: Ruleset, direction: Direction, local: Party, remote: Party, f
         passed = False
         for policy in policies:
             for rule in policy.rules:
-                hit = _match(rule, remote, flow.port, destination)
+                if rule.action is Action.LOG:
+                    continue  # Log records the packet and never decides
+                hit = _match(rule, local, remote, flow.port, destination)
                 if hit is None:
                     continue
                 if rule.action is Action.PASS:
@@ -122,18 +124,32 @@ def _side(ruleset: Ruleset, direction: Direction, local: Party, remote: Party, f
                 break
         if not passed and tier.end_action is not None:
             return SideVerdict(direction, me, tier.end_action is Action.ALLOW, Reason.ISOLATED, selecting, tier=tier.name)
-    return SideVerdict(direction, me, ruleset.default_action is Action.ALLOW, Reason.NOT_ISOLATED, selecting)
+    default = local.endpoint.default_action or ruleset.default_action
+    return SideVerdict(direction, me, default is Action.ALLOW, Reason.NOT_ISOLATED, selecting)
 
 
 def _match(
-    rule: Rule, remote: Party, port: FlowPort, destination: EndpointInfo | None
+    rule: Rule, local: Party, remote: Party, port: FlowPort, destination: EndpointInfo | None
 ) -> tuple[int | None, int | None] | None:
     """(peer index, port index) of the first matching entries, or None when the rule does not match."""
+    if not rule.matches_port(port, destination):
+        return None
+    remote_addresses = remote.addresses
+    local_addresses = local.addresses
+    if rule.ip_version is not None:
+        remote_addresses = tuple(a for a in remote_addresses if a.version == rule.ip_version)
+        local_addresses = tuple(a for a in local_addresses if a.version == rule.ip_version)
+        if not remote_addresses or not local_addresses:
+            return None
+    if rule.local is not None:
+        local_id = local.endpoint.id if local.endpoint is not None else None
+        if not rule.local.matches(local_id, local_addresses):
+            return None
     peer_index: int | None = None
     if rule.peers is not None:
         remote_id = remote.endpoint.id if remote.endpoint is not None else None
         for peer in rule.peers:
-            if peer.matches(remote_id, remote.addresses):
+            if peer.matches(remote_id, remote_addresses):
                 peer_index = peer.index
                 break
         else:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from netfence.model.endpoints import EndpointId, IPAddress
 from netfence.model.policies import Direction, IPNetwork, PolicyKind
-from netfence.model.ports import FlowPort, Protocol
+from netfence.model.ports import ICMP_ECHO_REQUEST, FlowPort, Protocol, RuleProtocol
 
 
 class Action(StrEnum):
@@ -15,6 +15,14 @@ class Action(StrEnum):
     DENY = "deny"
     #: Skip the rest of this tier and go on with the next one.
     PASS = "pass"
+    #: Record the packet and go on with the next rule (Calico's Log); never decides.
+    LOG = "log"
+
+
+class EndpointKind(StrEnum):
+    POD = "pod"
+    #: A Calico HostEndpoint: a host interface policies can select.
+    HOST = "host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,10 @@ class EndpointInfo:
     node: str | None
     #: (name, protocol, number) of every named container port.
     named_ports: tuple[tuple[str, Protocol, int], ...] = ()
+    kind: EndpointKind = EndpointKind.POD
+    #: The verdict when no tier decided; None: the ruleset's default (a HostEndpoint without
+    #: the default-allow profile is denied).
+    default_action: Action | None = None
 
     def resolve_port(self, name: str, protocol: Protocol) -> int | None:
         for port_name, port_protocol, number in self.named_ports:
@@ -72,17 +84,56 @@ class CidrBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class AddressGroup:
+    """Addresses: those of some endpoints, plus CIDR blocks."""
+
+    endpoints: frozenset[EndpointId] = frozenset()
+    blocks: tuple[CidrBlock, ...] = ()
+
+    def contains(self, endpoint: EndpointId | None, address: IPAddress | None) -> bool:
+        if endpoint is not None and endpoint in self.endpoints:
+            return True
+        return address is not None and any(block.contains(address) for block in self.blocks)
+
+
+@dataclass(frozen=True, slots=True)
 class PeerMatch:
-    """One peer of a rule: endpoints by identity, or addresses by CIDR."""
+    """One peer of a rule: the addresses in `endpoints` and `blocks` (or every address when
+    `any_address`), that are also in every group of `also`, and in no group of `excluded`.
+
+    Matching is per address: one address of the party must pass every test. An endpoint's
+    addresses are all in a group that names the endpoint.
+    """
 
     index: int
     endpoints: frozenset[EndpointId] = frozenset()
     blocks: tuple[CidrBlock, ...] = ()
+    any_address: bool = False
+    also: tuple[AddressGroup, ...] = ()
+    excluded: tuple[AddressGroup, ...] = ()
+
+    @property
+    def positive(self) -> AddressGroup:
+        return AddressGroup(self.endpoints, self.blocks)
+
+    @property
+    def is_plain(self) -> bool:
+        """Only the positive part (a Kubernetes or ANP peer)."""
+        return not self.any_address and not self.also and not self.excluded
 
     def matches(self, endpoint: EndpointId | None, addresses: tuple[IPAddress, ...]) -> bool:
-        if endpoint is not None and endpoint in self.endpoints:
-            return True
-        return any(block.contains(a) for block in self.blocks for a in addresses)
+        candidates: tuple[IPAddress | None, ...] = addresses or (None,)
+        return any(self.matches_address(endpoint, a) for a in candidates)
+
+    def matches_address(self, endpoint: EndpointId | None, address: IPAddress | None) -> bool:
+        if not self.any_address:
+            if not (endpoint is not None and endpoint in self.endpoints) and not (
+                address is not None and any(block.contains(address) for block in self.blocks)
+            ):
+                return False
+        if not all(group.contains(endpoint, address) for group in self.also):
+            return False
+        return not any(group.contains(endpoint, address) for group in self.excluded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,32 +141,83 @@ class PortMatch:
     """One port entry of a rule. Named ports resolve against the destination endpoint."""
 
     index: int
-    protocol: Protocol
+    #: None: any protocol (an AdminNetworkPolicy namedPort takes the pod's port protocol).
+    protocol: RuleProtocol | None
     #: None with `name` None: every port of the protocol.
     start: int | None = None
     end: int | None = None
     name: str | None = None
 
     def matches(self, flow: FlowPort, destination: EndpointInfo | None) -> bool:
-        if flow.protocol != self.protocol or flow.port is None:
+        if self.protocol is not None and flow.protocol != self.protocol:
             return False
         if self.name is not None:
-            if destination is None:
+            if destination is None or flow.port is None:
                 return False
-            return destination.resolve_port(self.name, self.protocol) == flow.port
+            return destination.resolve_port(self.name, flow.protocol) == flow.port
         if self.start is None:
-            return True
+            return self.protocol is not None
+        if flow.port is None:
+            return False
         return self.start <= flow.port <= (self.end if self.end is not None else self.start)
 
 
 @dataclass(frozen=True, slots=True)
+class IcmpMatch:
+    type: int
+    code: int | None = None
+
+    def matches(self, flow: FlowPort) -> bool:
+        # A flow with protocol ICMP stands for an echo request.
+        if flow.protocol is not Protocol.ICMP:
+            return False
+        kind, code = ICMP_ECHO_REQUEST
+        return self.type == kind and (self.code is None or self.code == code)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
+    """A rule matches a flow when every criterion it has holds."""
+
     ref: RuleRef
     action: Action
-    #: None: every peer (NetworkPolicy's absent or empty from/to).
+    #: The other end of the flow. None: every peer (NetworkPolicy's absent or empty from/to).
     peers: tuple[PeerMatch, ...] | None
-    #: None: every protocol and port, ICMP included.
+    #: Any of these. None: every protocol and port, ICMP included.
     ports: tuple[PortMatch, ...] | None
+    #: None of these (Calico notPorts).
+    not_ports: tuple[PortMatch, ...] = ()
+    protocol: RuleProtocol | None = None
+    not_protocol: RuleProtocol | None = None
+    icmp: IcmpMatch | None = None
+    not_icmp: IcmpMatch | None = None
+    #: Source ports (Calico source.ports / notPorts). A flow's source port is an unknown
+    #: ephemeral one, so the analysis never matches a rule that constrains it.
+    source_ports: tuple[PortMatch, ...] = ()
+    not_source_ports: tuple[PortMatch, ...] = ()
+    #: 4 or 6: only addresses of that family.
+    ip_version: int | None = None
+    #: The policy's own endpoint must match too (a Calico ingress rule's destination fields,
+    #: an egress rule's source fields).
+    local: PeerMatch | None = None
+
+    @property
+    def constrains_source_port(self) -> bool:
+        return bool(self.source_ports or self.not_source_ports)
+
+    def matches_port(self, flow: FlowPort, destination: EndpointInfo | None) -> bool:
+        """The protocol, port and ICMP criteria (the addresses are matched apart)."""
+        if self.constrains_source_port:
+            return False
+        if self.protocol is not None and flow.protocol != self.protocol:
+            return False
+        if self.not_protocol is not None and flow.protocol == self.not_protocol:
+            return False
+        if self.icmp is not None and not self.icmp.matches(flow):
+            return False
+        if self.not_icmp is not None and self.not_icmp.matches(flow):
+            return False
+        return not any(entry.matches(flow, destination) for entry in self.not_ports)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,8 +112,8 @@ def test_named_port_on_ingress_resolves_per_pod_class(cluster: World) -> None:
     )
     table = compile_node(c.ruleset, None)
     by_pod = dict(table.maps[0].elements)
-    assert chain(table, by_pod[interface_name(EndpointId("x/old"))])[0].startswith("meta l4proto tcp th dport 80 ")
-    assert chain(table, by_pod[interface_name(EndpointId("x/new"))])[0].startswith("meta l4proto tcp th dport 8080 ")
+    assert chain(table, by_pod[interface_name(EndpointId("x/old"))])[0].startswith("meta l4proto tcp th dport { 80 } ")
+    assert chain(table, by_pod[interface_name(EndpointId("x/new"))])[0].startswith("meta l4proto tcp th dport { 8080 } ")
 
 
 def test_named_port_on_egress_splits_destinations_by_resolved_number(cluster: World) -> None:
@@ -127,7 +127,7 @@ def test_named_port_on_egress_splits_destinations_by_resolved_number(cluster: Wo
     )
     table = compile_node(c.ruleset, None)
     rules = chain(table, "eg_c0_t0")
-    named = {r.split("@")[1].split()[0]: r.split("dport ")[1].split()[0] for r in rules if "@" in r}
+    named = {r.split("@")[1].split()[0]: r.split("dport ")[1].strip("{ ").split()[0] for r in rules if "@" in r}
     assert sorted((sets(table)[name], port) for name, port in named.items()) == [(("10.0.0.1",), "80"), (("10.0.0.2",), "8080")]
 
 

@@ -28,13 +28,30 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netfence.dataplane.nft.objects import AddressSet, Chain, Rule, Table, VerdictMap
-from netfence.ir.types import Action, EndpointInfo, PeerMatch, PolicyRules, PortMatch, RuleRef, Ruleset
+from netfence.ir.types import (
+    Action,
+    CidrBlock,
+    EndpointInfo,
+    EndpointKind,
+    PeerMatch,
+    PolicyRules,
+    PortMatch,
+    RuleRef,
+    Ruleset,
+)
 from netfence.ir.types import Rule as IRRule
 from netfence.model.endpoints import EndpointId
 from netfence.model.policies import Direction, IPNetwork
-from netfence.model.ports import Protocol
+from netfence.model.ports import Protocol, RuleProtocol
 
-_L4 = {Protocol.TCP: "tcp", Protocol.UDP: "udp", Protocol.SCTP: "sctp"}
+_L4_NAMES = {
+    Protocol.TCP: "tcp",
+    Protocol.UDP: "udp",
+    Protocol.SCTP: "sctp",
+    Protocol.UDPLITE: "udplite",
+    Protocol.ICMP: "icmp",
+    Protocol.ICMPV6: "ipv6-icmp",
+}
 _PREFIX = {Direction.INGRESS: "in", Direction.EGRESS: "eg"}
 _MAP = {Direction.INGRESS: "ingress_ep", Direction.EGRESS: "egress_ep"}
 
@@ -48,7 +65,8 @@ def interface_name(endpoint: EndpointId) -> str:
 
 def compile_node(ruleset: Ruleset, node: str | None, interfaces: Mapping[EndpointId, str] | None = None) -> Table:
     """The table enforcing the policies of `node`'s endpoints (node None: every endpoint)."""
-    local = [e for e in ruleset.endpoints if node is None or e.node == node]
+    # Pods only: host endpoints are a host's own firewall, not a pod interface.
+    local = [e for e in ruleset.endpoints if e.kind is EndpointKind.POD and (node is None or e.node == node)]
     names = {e.id: (interfaces or {}).get(e.id) or interface_name(e.id) for e in local}
     builder = _Builder(ruleset)
     maps = []
@@ -84,7 +102,7 @@ class _Builder:
     classes: dict[tuple[object, ...], str] = field(default_factory=dict)
     #: A policy's rules are shared by every class it selects: compile them once per variant.
     _compiled: dict[tuple[object, ...], list[Rule]] = field(default_factory=dict)
-    _ranges: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    _ranges: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
 
     def endpoint_chain(self, direction: Direction, endpoint: EndpointInfo) -> str | None:
         """The first chain of `endpoint`'s class, or None when no policy selects it."""
@@ -111,7 +129,12 @@ class _Builder:
             rules: list[Rule] = []
             for policy in selecting[t]:
                 for ir_rule in policy.rules:
-                    verdict = {Action.ALLOW: allow, Action.DENY: "drop", Action.PASS: onward}[ir_rule.action]
+                    verdict = {
+                        Action.ALLOW: allow,
+                        Action.DENY: "drop",
+                        Action.PASS: onward,
+                        Action.LOG: f'log prefix "netfence {_PREFIX[direction]} "',
+                    }[ir_rule.action]
                     named = endpoint.named_ports if direction is Direction.INGRESS else ()
                     key = (direction, id(ir_rule), named, verdict)
                     if key not in self._compiled:
@@ -128,103 +151,238 @@ class _Builder:
 
     def _rules(self, direction: Direction, rule: IRRule, local: EndpointInfo, verdict: str) -> list[Rule]:
         note = str(rule.ref)
-        out: list[Rule] = []
-        peers = rule.peers
-        if rule.ports is None:
-            out.extend(self._with_addresses(direction, rule.ref, "", peers, None, "", verdict, note))
-            return out
-        numbered: dict[Protocol, list[PortMatch]] = {}
-        named: list[PortMatch] = []
-        for port in rule.ports:
-            (named.append(port) if port.name is not None else numbered.setdefault(port.protocol, []).append(port))
-        for protocol, ports in sorted(numbered.items()):
-            match = _port_match(protocol, ports)
-            out.extend(self._with_addresses(direction, rule.ref, f"{protocol}", peers, None, match, verdict, note))
-        for port in named:
-            assert port.name is not None
-            if direction is Direction.INGRESS:  # the local endpoint is the destination
-                number = local.resolve_port(port.name, port.protocol)
-                if number is not None:
-                    match = f"meta l4proto {_L4[port.protocol]} th dport {number}"
-                    out.extend(self._with_addresses(direction, rule.ref, f"{port.name}", peers, None, match, verdict, note))
-                continue
-            # Egress: each destination resolves the name itself; split the destinations by number.
-            by_number: dict[int, set[EndpointId]] = {}
+        families = (4, 6) if rule.ip_version is None else (rule.ip_version,)
+        peer_ranges = None if rule.peers is None else self._peers_ranges(rule.peers)
+        local_ranges = None if rule.local is None else self._peers_ranges((rule.local,))
+        if direction is Direction.INGRESS or not _resolves_names(rule):
+            # The destination is the local endpoint (ingress), or no name needs resolving.
+            destination = local if direction is Direction.INGRESS else None
+            variants: list[tuple[Spans | None, list[str]]] = [
+                (peer_ranges, _port_variants(rule, destination, resolve=direction is Direction.INGRESS))
+            ]
+        else:
+            # Egress with named ports: each destination resolves the names itself. Split the
+            # destinations by their named-port map; addresses of no endpoint resolve nothing.
+            variants = []
+            groups: dict[tuple[tuple[str, Protocol, int], ...], list[EndpointInfo]] = {}
             for endpoint in self.ruleset.endpoints:
-                number = endpoint.resolve_port(port.name, port.protocol)
-                if number is not None:
-                    by_number.setdefault(number, set()).add(endpoint.id)
-            for number, endpoints in sorted(by_number.items()):
-                match = f"meta l4proto {_L4[port.protocol]} th dport {number}"
-                part = f"{port.name}={number}"
-                out.extend(self._with_addresses(direction, rule.ref, part, peers, endpoints, match, verdict, note))
-        return out
-
-    def _with_addresses(
-        self,
-        direction: Direction,
-        ref: RuleRef,
-        part: str,
-        peers: Sequence[PeerMatch] | None,
-        only: set[EndpointId] | None,
-        port_match: str,
-        verdict: str,
-        note: str,
-    ) -> list[Rule]:
-        """One rule per address family (or one without an address match for "every peer")."""
-        tail = " ".join(s for s in (port_match, "counter", verdict) if s)
-        if peers is None and only is None:
-            return [Rule(tail, note)]
-        ranges = self._address_ranges(peers, only)
-        field_ = "saddr" if direction is Direction.INGRESS else "daddr"
-        out = []
-        for family, nft_type, keyword in ((4, "ipv4_addr", "ip"), (6, "ipv6_addr", "ip6")):
-            elements = _elements(family, [(lo, hi) for v, lo, hi in ranges if v == family])
-            if not elements:
-                continue  # nothing of this family can match
-            digest = hashlib.sha1(f"{ref}|{part}|{family}".encode()).hexdigest()[:10]  # noqa: S324
-            name = f"{_PREFIX[direction]}_{digest}"
-            self.sets[name] = AddressSet(name, nft_type, elements)
-            out.append(Rule(f"{keyword} {field_} @{name} {tail}", note))
-        return out
-
-    def _address_ranges(
-        self, peers: Sequence[PeerMatch] | None, only: set[EndpointId] | None
-    ) -> list[tuple[int, int, int]]:
-        """(IP version, first, last) address ranges the peers stand for, as integers."""
-        if peers is None:
-            chosen = [e for e in self.ruleset.endpoints if only is None or e.id in only]
-            return [(ip.version, int(ip), int(ip)) for e in chosen for ip in e.ips]
-        out: list[tuple[int, int, int]] = []
-        for peer in peers:
-            if only is None:
-                out.extend(self._peer_ranges(peer))
-                continue
-            # Named ports exist only on pods: of an ipBlock only the pods inside it that resolve
-            # the name can match; of a selector peer, its pods that resolve the name.
-            for endpoint_id in sorted(only):
-                endpoint = self.ruleset.endpoint(endpoint_id)
-                if endpoint is None:
+                groups.setdefault(endpoint.named_ports, []).append(endpoint)
+            for _, members in sorted(groups.items()):
+                variants.append(
+                    (_intersect_all(peer_ranges, _endpoint_ranges(members)), _port_variants(rule, members[0], resolve=True))
+                )
+            outside = _subtract_all(peer_ranges, _endpoint_ranges(self.ruleset.endpoints))
+            variants.append((outside, _port_variants(rule, None, resolve=True)))
+        remote_field = "saddr" if direction is Direction.INGRESS else "daddr"
+        local_field = "daddr" if direction is Direction.INGRESS else "saddr"
+        out: list[Rule] = []
+        for part, (ranges, ports) in enumerate(variants):
+            for family in families:
+                addresses: list[str] = []
+                skip = False
+                for field_, chosen, role in ((remote_field, ranges, "peer"), (local_field, local_ranges, "local")):
+                    if chosen is None:
+                        continue
+                    spans = chosen.get(family, [])
+                    if not spans:
+                        skip = True
+                        break
+                    if spans == [(0, _FULL[family])]:
+                        continue  # every address of the family
+                    addresses.append(self._set_match(direction, rule.ref, f"{part}|{role}", family, field_, spans))
+                if skip:
                     continue
-                if endpoint_id in peer.endpoints or any(b.contains(ip) for b in peer.blocks for ip in endpoint.ips):
-                    out.extend((ip.version, int(ip), int(ip)) for ip in endpoint.ips)
+                nfproto = "meta nfproto ipv4" if family == 4 else "meta nfproto ipv6"
+                if not addresses and len(families) == 2:
+                    # No address test: one rule covers both families.
+                    if family == 6:
+                        continue
+                    nfproto = ""
+                for port in ports:
+                    statement = " ".join(x for x in (nfproto if not addresses else "", *addresses, port, "counter", verdict) if x)
+                    out.append(Rule(statement, note))
         return out
 
-    def _peer_ranges(self, peer: PeerMatch) -> list[tuple[int, int, int]]:
+    def _set_match(
+        self, direction: Direction, ref: RuleRef, part: str, family: int, field_: str, spans: list[tuple[int, int]]
+    ) -> str:
+        nft_type, keyword = ("ipv4_addr", "ip") if family == 4 else ("ipv6_addr", "ip6")
+        digest = hashlib.sha1(f"{ref}|{part}|{family}".encode()).hexdigest()[:10]  # noqa: S324
+        name = f"{_PREFIX[direction]}_{digest}"
+        self.sets[name] = AddressSet(name, nft_type, _elements(family, list(spans)))
+        return f"{keyword} {field_} @{name}"
+
+    def _peers_ranges(self, peers: Sequence[PeerMatch]) -> dict[int, list[tuple[int, int]]]:
+        """The addresses any of the peers matches, per IP version, as merged integer spans."""
+        out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for peer in peers:
+            for family, spans in self._peer_ranges(peer).items():
+                out[family].extend(spans)
+        return {family: _merge(spans) for family, spans in out.items()}
+
+    def _peer_ranges(self, peer: PeerMatch) -> dict[int, list[tuple[int, int]]]:
         cached = self._ranges.get(id(peer))
         if cached is None:
-            cached = []
-            for endpoint_id in peer.endpoints:
-                endpoint = self.ruleset.endpoint(endpoint_id)
-                if endpoint is not None:
-                    cached.extend((ip.version, int(ip), int(ip)) for ip in endpoint.ips)
-            for block in peer.blocks:
-                cached.extend(
-                    (net.version, int(net.network_address), int(net.broadcast_address))
-                    for net in _subtract(block.network, block.excepts)
-                )
+            if peer.any_address:
+                cached = {4: [(0, _FULL[4])], 6: [(0, _FULL[6])]}
+            else:
+                cached = self._group_ranges(peer.endpoints, peer.blocks)
+            for group in peer.also:
+                cached = _intersect_all(cached, self._group_ranges(group.endpoints, group.blocks)) or {}
+            for group in peer.excluded:
+                cached = _subtract_all(cached, self._group_ranges(group.endpoints, group.blocks)) or {}
             self._ranges[id(peer)] = cached
         return cached
+
+    def _group_ranges(
+        self, endpoints: Iterable[EndpointId], blocks: Iterable[CidrBlock]
+    ) -> dict[int, list[tuple[int, int]]]:
+        out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for endpoint_id in endpoints:
+            endpoint = self.ruleset.endpoint(endpoint_id)
+            if endpoint is not None:
+                for ip in endpoint.ips:
+                    out[ip.version].append((int(ip), int(ip)))
+        for block in blocks:
+            for net in _subtract(block.network, block.excepts):
+                out[net.version].append((int(net.network_address), int(net.broadcast_address)))
+        return {family: _merge(spans) for family, spans in out.items()}
+
+
+_FULL = {4: 2**32 - 1, 6: 2**128 - 1}
+Spans = dict[int, list[tuple[int, int]]]
+
+
+def _endpoint_ranges(endpoints: Iterable[EndpointInfo]) -> Spans:
+    out: Spans = {4: [], 6: []}
+    for endpoint in endpoints:
+        for ip in endpoint.ips:
+            out[ip.version].append((int(ip), int(ip)))
+    return {family: _merge(spans) for family, spans in out.items()}
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _intersect_all(a: Spans | None, b: Spans) -> Spans:
+    """a ∩ b per family; a None stands for every address."""
+    if a is None:
+        return b
+    return {family: _intersect(a.get(family, []), b.get(family, [])) for family in (4, 6)}
+
+
+def _subtract_all(a: Spans | None, b: Spans) -> Spans:
+    """a - b per family; a None stands for every address."""
+    if a is None:
+        a = {4: [(0, _FULL[4])], 6: [(0, _FULL[6])]}
+    out: Spans = {}
+    for family in (4, 6):
+        complement, start = [], 0
+        for lo, hi in b.get(family, []):
+            if lo > start:
+                complement.append((start, lo - 1))
+            start = hi + 1
+        if start <= _FULL[family]:
+            complement.append((start, _FULL[family]))
+        out[family] = _intersect(a.get(family, []), complement)
+    return out
+
+
+def _resolves_names(rule: IRRule) -> bool:
+    return any(entry.name is not None for entry in (*(rule.ports or ()), *rule.not_ports))
+
+
+def _resolve(entries: Sequence[PortMatch], destination: EndpointInfo | None) -> list[PortMatch]:
+    """Named entries replaced by the numbers the destination gives them (dropped when it has none)."""
+    out: list[PortMatch] = []
+    for entry in entries:
+        if entry.name is None:
+            out.append(entry)
+            continue
+        if destination is None:
+            continue
+        for name, protocol, number in destination.named_ports:
+            if name == entry.name and (entry.protocol is None or entry.protocol == protocol):
+                out.append(PortMatch(entry.index, protocol, number, number))
+    return out
+
+
+def _protocol(protocol: RuleProtocol) -> str:
+    if isinstance(protocol, Protocol):
+        return _L4_NAMES[protocol]
+    return str(protocol)
+
+
+def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool) -> list[str]:
+    """The protocol/port/ICMP statements of the rule; several strings are alternatives (OR)."""
+    common: list[str] = []
+    if rule.protocol is not None and rule.ports is None:
+        common.append(f"meta l4proto {_protocol(rule.protocol)}")
+    if rule.not_protocol is not None:
+        common.append(f"meta l4proto != {_protocol(rule.not_protocol)}")
+    icmp_word = "icmpv6" if rule.protocol == Protocol.ICMPV6 else "icmp"
+    if rule.icmp is not None:
+        common.append(f"{icmp_word} type {rule.icmp.type}")
+        if rule.icmp.code is not None:
+            common.append(f"{icmp_word} code {rule.icmp.code}")
+    for field_, entries, negate in (("sport", rule.source_ports, False), ("sport", rule.not_source_ports, True)):
+        if entries:
+            common.append(_port_statement(field_, entries, negate))
+    negated = _resolve(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
+    if negated:
+        common.append(_port_statement("dport", negated, True))
+    alternatives: list[str] = [""]
+    if rule.not_icmp is not None:
+        if rule.not_icmp.code is None:
+            alternatives = [f"{icmp_word} type != {rule.not_icmp.type}"]
+        else:  # not (type and code): another type, or that type with another code
+            alternatives = [
+                f"{icmp_word} type != {rule.not_icmp.type}",
+                f"{icmp_word} type {rule.not_icmp.type} {icmp_word} code != {rule.not_icmp.code}",
+            ]
+    if rule.ports is not None:
+        chosen = _resolve(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
+        by_protocol: dict[str, list[PortMatch]] = {}
+        for entry in chosen:
+            assert entry.protocol is not None
+            by_protocol.setdefault(_protocol(entry.protocol), []).append(entry)
+        port_parts = []
+        for name, group in sorted(by_protocol.items()):
+            if any(p.start is None for p in group):
+                port_parts.append(f"meta l4proto {name}")
+            else:
+                port_parts.append(f"meta l4proto {name} {_port_statement('dport', group, False)}")
+        if not port_parts:
+            return []  # no entry can match
+        alternatives = [f"{a} {p}".strip() for a in alternatives for p in port_parts]
+    head = " ".join(common)
+    return [f"{head} {a}".strip() for a in alternatives]
+
+
+def _port_statement(field_: str, entries: Sequence[PortMatch], negate: bool) -> str:
+    items = sorted({(p.start or 0, p.end if p.end is not None else p.start or 0) for p in entries if p.start is not None})
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in items)
+    return f"th {field_} {'!= ' if negate else ''}{{ {text} }}"
 
 
 def _subtract(network: IPNetwork, excepts: Iterable[IPNetwork]) -> list[IPNetwork]:
@@ -267,10 +425,3 @@ def _elements(family: int, ranges: list[tuple[int, int]]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _port_match(protocol: Protocol, ports: Sequence[PortMatch]) -> str:
-    l4 = _L4[protocol]
-    if any(p.start is None for p in ports):
-        return f"meta l4proto {l4}"
-    items = sorted({(p.start or 0, p.end or p.start or 0) for p in ports})
-    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in items)
-    return f"meta l4proto {l4} th dport {{ {text} }}"
