@@ -16,7 +16,7 @@ from netfence.sources.load import load_inventory
 pytestmark = pytest.mark.lab
 
 INGRESS_RULE = "NetworkPolicy dev/allow-tcp-80-from-blue-to-green ingress[0]"
-END_OF_TIER = "networkpolicy: isolated, no rule allowed"
+END_OF_TIER = "default: isolated, no rule allowed"
 
 
 def test_counters_show_which_rule_let_traffic_in_and_how_much_was_dropped(lab_name: str) -> None:

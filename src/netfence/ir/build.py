@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from netfence.ir.admin import AdminBuilder
+from netfence.ir.calico import CalicoBuilder
+from netfence.ir.scope import Scope, host_endpoint_id
 from netfence.ir.types import (
     Action,
     CidrBlock,
     EndpointInfo,
+    EndpointKind,
     PeerMatch,
     PolicyRef,
     PolicyRules,
@@ -17,12 +22,24 @@ from netfence.ir.types import (
     Ruleset,
     Tier,
 )
+from netfence.model.admin import AdminTier
+from netfence.model.calico import (
+    ADMIN_TIER,
+    ADMIN_TIER_ORDER,
+    BASELINE_TIER,
+    BASELINE_TIER_ORDER,
+    DEFAULT_TIER,
+    DEFAULT_TIER_ORDER,
+    NETWORK_POLICY_ORDER,
+    HostEndpoint,
+    TierDefaultAction,
+)
 from netfence.model.endpoints import EndpointId, Pod
 from netfence.model.inventory import Inventory
 from netfence.model.labels import Labels, LabelSelector
 from netfence.model.policies import Direction, NetworkPolicy, Peer, PolicyPort, PolicyRule
 
-NETWORK_POLICY_TIER = "networkpolicy"
+DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow"
 
 
 def endpoint_info(pod: Pod) -> EndpointInfo:
@@ -30,27 +47,97 @@ def endpoint_info(pod: Pod) -> EndpointInfo:
     return EndpointInfo(pod.id, pod.namespace, pod.name, pod.ips, pod.node, named)
 
 
+def host_endpoint_info(hep: HostEndpoint) -> EndpointInfo:
+    named = tuple(sorted((p.name, p.protocol, p.port) for p in hep.ports))
+    # Unlike a pod, a host endpoint no policy selects is denied, unless it has the
+    # default-allow profile (as automatic host endpoints do).
+    default = None if DEFAULT_ALLOW_PROFILE in hep.profiles else Action.DENY
+    return EndpointInfo(
+        host_endpoint_id(hep.name), "", hep.name, hep.expected_ips, hep.node, named, EndpointKind.HOST, default
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _TierSpec:
+    name: str
+    order: float | None
+    end_action: Action | None
+
+
+@dataclass
+class _Placed:
+    """A policy's rules for one direction, with its place inside its tier."""
+
+    tier: str
+    order: float | None
+    rules: PolicyRules
+
+    @property
+    def key(self) -> tuple[bool, float, str, str, str]:
+        ref = self.rules.ref
+        return (self.order is None, self.order or 0.0, ref.name, ref.namespace or "", str(ref.kind))
+
+
 def build_ruleset(inventory: Inventory) -> Ruleset:
-    """The IR of every policy in the inventory.
+    """The IR of every policy in the inventory, in one ordered list of tiers per direction.
+
+    The order is Calico's: tiers by `order` (AdminNetworkPolicies in `kube-admin` at 1,000,
+    Calico policies without a tier and Kubernetes NetworkPolicies in `default` at 1,000,000,
+    the BaselineAdminNetworkPolicy in `kube-baseline` at 10,000,000, user tiers at their own
+    order, a tier without order last); policies in a tier by order, then name.
 
     hostNetwork pods are not endpoints: policies never select them, and as peers they are only
-    their node's address, which ipBlock peers may match.
+    their node's address, which CIDR peers may match.
     """
     pods = [p for p in inventory.pods if not p.host_network]
+    endpoints = [endpoint_info(p) for p in pods] + [host_endpoint_info(h) for h in inventory.host_endpoints]
+    by_id = {e.id: e for e in endpoints}
     resolver = _Resolver(inventory, pods)
-    ingress: list[PolicyRules] = []
-    egress: list[PolicyRules] = []
+    scope = Scope(inventory, pods)
+    calico = CalicoBuilder(inventory, scope, by_id)
+    admin = AdminBuilder(inventory, resolver.pods, resolver.namespaces)
+
+    specs = {
+        DEFAULT_TIER: _TierSpec(DEFAULT_TIER, DEFAULT_TIER_ORDER, Action.DENY),
+    }
+    if any(p.tier is AdminTier.ADMIN for p in inventory.admin_policies):
+        specs[ADMIN_TIER] = _TierSpec(ADMIN_TIER, ADMIN_TIER_ORDER, None)
+    if any(p.tier is AdminTier.BASELINE for p in inventory.admin_policies):
+        specs[BASELINE_TIER] = _TierSpec(BASELINE_TIER, BASELINE_TIER_ORDER, None)
+    for tier in inventory.tiers:
+        end = Action.DENY if tier.default_action is TierDefaultAction.DENY else None
+        specs[tier.name] = _TierSpec(tier.name, tier.order, end)
+
+    placed: dict[Direction, list[_Placed]] = {Direction.INGRESS: [], Direction.EGRESS: []}
     for policy in inventory.policies:
-        for direction, out in ((Direction.INGRESS, ingress), (Direction.EGRESS, egress)):
-            if direction in policy.policy_types:
-                out.append(_policy_rules(resolver, policy, direction))
-    # NetworkPolicy: a pod that any policy selects for a direction is isolated for it; what no
-    # rule of any of those policies allows is denied.
-    return Ruleset(
-        endpoints=tuple(endpoint_info(p) for p in pods),
-        ingress=(Tier(NETWORK_POLICY_TIER, tuple(ingress), Action.DENY),),
-        egress=(Tier(NETWORK_POLICY_TIER, tuple(egress), Action.DENY),),
-    )
+        for direction in policy.policy_types:
+            rules = _policy_rules(resolver, policy, direction)
+            placed[direction].append(_Placed(DEFAULT_TIER, NETWORK_POLICY_ORDER, rules))
+    for calico_policy in inventory.calico_policies:
+        ref = PolicyRef(calico_policy.kind, calico_policy.namespace, calico_policy.name)
+        for direction in calico_policy.types:
+            rules = calico.policy_rules(calico_policy, direction, ref)
+            placed[direction].append(_Placed(calico_policy.tier, calico_policy.order, rules))
+    for admin_policy in inventory.admin_policies:
+        ref = PolicyRef(admin_policy.kind, None, admin_policy.name)
+        tier_name = ADMIN_TIER if admin_policy.tier is AdminTier.ADMIN else BASELINE_TIER
+        order = float(admin_policy.priority) if admin_policy.priority is not None else None
+        for direction in Direction:
+            if admin_policy.rules(direction):
+                rules = admin.policy_rules(admin_policy, direction, ref)
+                placed[direction].append(_Placed(tier_name, order, rules))
+
+    ordered = sorted(specs.values(), key=lambda t: (t.order is None, t.order or 0.0, t.name))
+
+    def tiers(direction: Direction) -> tuple[Tier, ...]:
+        out = []
+        for spec in ordered:
+            members = sorted((p for p in placed[direction] if p.tier == spec.name), key=lambda p: p.key)
+            if members:
+                out.append(Tier(spec.name, tuple(p.rules for p in members), spec.end_action, spec.order))
+        return tuple(out)
+
+    return Ruleset(endpoints=tuple(endpoints), ingress=tiers(Direction.INGRESS), egress=tiers(Direction.EGRESS))
 
 
 class _Resolver:

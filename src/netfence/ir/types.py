@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from ipaddress import ip_network
 
 from netfence.model.endpoints import EndpointId, IPAddress
 from netfence.model.policies import Direction, IPNetwork, PolicyKind
@@ -76,6 +77,11 @@ class RuleRef:
 class CidrBlock:
     network: IPNetwork
     excepts: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def of(cls, address: IPAddress) -> CidrBlock:
+        """The block holding just this address."""
+        return cls(ip_network(address))
 
     def contains(self, address: IPAddress) -> bool:
         if address.version != self.network.version or address not in self.network:
@@ -236,6 +242,8 @@ class Tier:
     #: What happens to a flow of an endpoint some policy of this tier selects when no rule
     #: decided: DENY (NetworkPolicy isolation), or None to go on with the next tier.
     end_action: Action | None
+    #: The tier's place (Calico order); informational, the tuple order is what counts.
+    order: float | None = None
 
 
 @dataclass(frozen=True)

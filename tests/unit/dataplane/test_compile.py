@@ -53,7 +53,7 @@ def test_unselected_pods_get_no_map_entry_and_selected_ones_jump_to_their_chain(
     ingress, egress = table.maps
     assert ingress.elements == ((interface_name(EndpointId("x/a")), "in_c0_t0"),)
     assert egress.elements == ()
-    assert chain(table, "in_c0_t0") == ['counter drop comment "networkpolicy: isolated, no rule allowed"']
+    assert chain(table, "in_c0_t0") == ['counter drop comment "default: isolated, no rule allowed"']
 
 
 def test_only_the_nodes_own_pods_are_in_its_maps(cluster: World) -> None:
@@ -98,7 +98,7 @@ def test_egress_allow_returns_so_the_destinations_ingress_still_runs(cluster: Wo
     assert chain(table, "eg_c0_t0") == [
         'meta l4proto tcp th dport { 8000-8100 } counter return comment "NetworkPolicy x/p egress[0]"',
         'meta l4proto udp th dport { 53 } counter return comment "NetworkPolicy x/p egress[0]"',
-        'counter drop comment "networkpolicy: isolated, no rule allowed"',
+        'counter drop comment "default: isolated, no rule allowed"',
     ]
 
 

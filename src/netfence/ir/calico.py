@@ -1,0 +1,207 @@
+"""Calico NetworkPolicy and GlobalNetworkPolicy -> IR policy rules.
+
+A rule's source and destination become the remote peer and the local match (which is which
+depends on the direction); selector fields are combined as Calico does it (namespace scope,
+service accounts, network sets), ports always test the destination port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from netfence.ir.scope import Member, Scope
+from netfence.ir.types import (
+    Action,
+    AddressGroup,
+    CidrBlock,
+    EndpointInfo,
+    IcmpMatch,
+    PeerMatch,
+    PolicyRef,
+    PolicyRules,
+    PortMatch,
+    Rule,
+    RuleRef,
+)
+from netfence.model.calico import CalicoAction, CalicoPolicy, CalicoPort, CalicoRule, EntityRule
+from netfence.model.calico import IcmpMatch as WireIcmp
+from netfence.model.endpoints import EndpointId
+from netfence.model.inventory import Inventory
+from netfence.model.policies import Direction
+from netfence.model.ports import FlowPort, Protocol, RuleProtocol
+
+ACTIONS = {
+    CalicoAction.ALLOW: Action.ALLOW,
+    CalicoAction.DENY: Action.DENY,
+    CalicoAction.PASS: Action.PASS,
+    CalicoAction.LOG: Action.LOG,
+}
+
+
+class CalicoBuilder:
+    def __init__(self, inventory: Inventory, scope: Scope, endpoints: dict[EndpointId, EndpointInfo]) -> None:
+        self.inventory = inventory
+        self.scope = scope
+        self.endpoints = endpoints
+
+    def subjects(self, policy: CalicoPolicy) -> frozenset[EndpointId]:
+        scope = self.scope
+
+        def applies(member: Member) -> bool:
+            if member.endpoint is None:
+                return False  # network sets are never subjects
+            if policy.namespace is not None:
+                # A namespaced policy selects the pods of its namespace only.
+                if not member.is_pod or member.namespace != policy.namespace:
+                    return False
+            elif (policy.do_not_track or policy.pre_dnat) and member.is_pod:
+                return False  # untracked and pre-DNAT policies apply to host endpoints only
+            if not scope.matches(policy.selector, member.labels):
+                return False
+            if policy.namespace_selector is not None:
+                labels = member.namespace_labels
+                if labels is None or not scope.matches(policy.namespace_selector, labels):
+                    return False
+            if policy.service_account_selector is not None:
+                account = member.account_labels
+                if account is None or not scope.matches(policy.service_account_selector, account):
+                    return False
+            return True
+
+        return frozenset(m.endpoint for m in scope.members if m.endpoint is not None and applies(m))
+
+    def policy_rules(self, policy: CalicoPolicy, direction: Direction, ref: PolicyRef) -> PolicyRules:
+        rules: list[Rule] = []
+        for index, rule in enumerate(policy.rules(direction)):
+            rules.extend(self._rule(policy, RuleRef(ref, direction, index), rule))
+        return PolicyRules(ref, self.subjects(policy), tuple(rules))
+
+    # --- one rule ---------------------------------------------------------------------------
+
+    def _rule(self, policy: CalicoPolicy, ref: RuleRef, rule: CalicoRule) -> list[Rule]:
+        if ref.direction is Direction.INGRESS:
+            remote, local = rule.source, rule.destination
+        else:
+            remote, local = rule.destination, rule.source
+        protocol = rule.protocol
+        base = Rule(
+            ref,
+            ACTIONS[rule.action],
+            peers=None,
+            ports=_ports(rule.destination.ports, protocol),
+            not_ports=_ports(rule.destination.not_ports, protocol) or (),
+            protocol=protocol,
+            not_protocol=rule.not_protocol,
+            icmp=_icmp(rule.icmp),
+            not_icmp=_icmp(rule.not_icmp),
+            source_ports=_ports(rule.source.ports, protocol) or (),
+            not_source_ports=_ports(rule.source.not_ports, protocol) or (),
+            ip_version=rule.ip_version,
+            local=self._side(policy, local),
+        )
+        if remote.services is not None:
+            return self._service_rules(base, remote, ref.direction)
+        peer = self._side(policy, remote)
+        return [replace(base, peers=None if peer is None else (peer,))]
+
+    def _side(self, policy: CalicoPolicy, entity: EntityRule) -> PeerMatch | None:
+        """The addresses one side of a rule matches; None when the side places no constraint."""
+        scope = self.scope
+        positive: AddressGroup | None = None
+        # The positive selector: namespace part && service accounts && selector (Calico adds the
+        # namespace part only when the side has a selector field; a cluster-wide policy has none
+        # unless namespaceSelector is given).
+        scoped = entity.namespace_selector is not None or policy.namespace is not None
+        if (
+            entity.selector is not None
+            or entity.service_accounts is not None
+            or entity.namespace_selector is not None
+            or (entity.not_selector is not None and scoped)
+        ):
+            tests: list[Callable[[Member], bool]] = []
+            if entity.namespace_selector is not None:
+                tests.append(scope.in_namespaces(entity.namespace_selector))
+            elif policy.namespace is not None:
+                namespace = policy.namespace
+                tests.append(lambda m: m.namespace == namespace)
+            accounts = entity.service_accounts
+            if accounts is not None:
+                if accounts.names:
+                    names = set(accounts.names)
+                    tests.append(lambda m: m.service_account in names)
+                if accounts.selector is not None:
+                    account_selector = accounts.selector
+                    tests.append(
+                        lambda m: m.account_labels is not None and scope.matches(account_selector, m.account_labels)
+                    )
+            if entity.selector is not None:
+                selector = entity.selector
+                tests.append(lambda m: scope.matches(selector, m.labels))
+            positive = scope.select(lambda m: all(t(m) for t in tests))
+        nets = AddressGroup(blocks=tuple(CidrBlock(n) for n in entity.nets)) if entity.nets else None
+        excluded: list[AddressGroup] = []
+        if entity.not_selector is not None:
+            not_selector = entity.not_selector
+            excluded.append(scope.select(lambda m: scope.matches(not_selector, m.labels)))
+        if entity.not_nets:
+            excluded.append(AddressGroup(blocks=tuple(CidrBlock(n) for n in entity.not_nets)))
+        if positive is None and nets is None and not excluded:
+            return None
+        if positive is not None:
+            return PeerMatch(
+                0, positive.endpoints, positive.blocks, also=(nets,) if nets else (), excluded=tuple(excluded)
+            )
+        if nets is not None:
+            return PeerMatch(0, blocks=nets.blocks, excluded=tuple(excluded))
+        return PeerMatch(0, any_address=True, excluded=tuple(excluded))
+
+    def _service_rules(self, base: Rule, side: EntityRule, direction: Direction) -> list[Rule]:
+        assert side.services is not None
+        service = self.inventory.service(side.services.namespace, side.services.name)
+        backends = self.inventory.backends(service) if service is not None else ()
+        if direction is Direction.INGRESS:
+            # Traffic from the service's endpoint pods, any source port.
+            ids = frozenset(p.id for p in backends if p.id in self.endpoints)
+            blocks = tuple(CidrBlock.of(ip) for p in backends if p.id not in self.endpoints for ip in p.ips)
+            return [replace(base, peers=(PeerMatch(0, ids, blocks),))]
+        # Egress: traffic to the endpoint pods on their target port and protocol. Split the
+        # backends by (protocol, number) so every IR rule pairs addresses with their port.
+        assert service is not None or not backends
+        groups: dict[tuple[Protocol, int], set[EndpointId]] = {}
+        for pod in backends:
+            info = self.endpoints.get(pod.id)
+            for port in service.ports if service is not None else ():
+                target = port.target_port if port.target_port is not None else port.port
+                if isinstance(target, str):
+                    number = next(
+                        (c.port for c in pod.ports if c.name == target and c.protocol == port.protocol), None
+                    )
+                else:
+                    number = target
+                if number is None or info is None:
+                    continue
+                flow = FlowPort(port.protocol, number)
+                if base.ports is not None and not any(entry.matches(flow, info) for entry in base.ports):
+                    continue  # the rule's own ports leave this one out
+                groups.setdefault((port.protocol, number), set()).add(pod.id)
+        return [
+            replace(
+                base,
+                peers=(PeerMatch(0, frozenset(ids)),),
+                ports=(PortMatch(0, protocol, number, number),),
+            )
+            for (protocol, number), ids in sorted(groups.items())
+        ]
+
+
+def _ports(entries: tuple[CalicoPort, ...], protocol: RuleProtocol | None) -> tuple[PortMatch, ...] | None:
+    if not entries:
+        return None
+    return tuple(PortMatch(i, protocol, e.start, e.end, e.name) for i, e in enumerate(entries))
+
+
+def _icmp(wire: WireIcmp | None) -> IcmpMatch | None:
+    if wire is None or wire.type is None:
+        return None
+    return IcmpMatch(wire.type, wire.code)
