@@ -131,6 +131,7 @@ def test_query_json_shape(run: Run) -> None:
         "endpoint": DEV_RED,
         "allowed": False,
         "reason": "isolated",
+        "tier": "default",
         "isolated": True,
         "policies": ["NetworkPolicy dev/allow-tcp-80-from-blue-to-green"],
         "rule": None,

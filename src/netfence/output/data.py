@@ -23,6 +23,8 @@ def side_data(side: SideVerdict) -> dict[str, Any]:
             "name": ref.policy.name,
             "direction": str(ref.direction),
             "index": ref.index,
+            "ruleName": ref.rule_name,
+            "action": "allow" if side.allowed else "deny",
             "peer": side.peer_index,
             "port": side.port_index,
         }
@@ -30,6 +32,7 @@ def side_data(side: SideVerdict) -> dict[str, Any]:
         "endpoint": side.endpoint,
         "allowed": side.allowed,
         "reason": str(side.reason),
+        "tier": side.tier,
         "isolated": side.reason in (Reason.RULE, Reason.ISOLATED) or bool(side.policies),
         "policies": [str(p) for p in side.policies],
         "rule": rule,

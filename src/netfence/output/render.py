@@ -149,12 +149,17 @@ def _side_text(side: SideVerdict, verdict: Verdict) -> str:
     if side.reason is Reason.NOT_AN_ENDPOINT:
         return f"allowed: {local.label} is not a pod netfence enforces policy on"
     if side.reason is Reason.NOT_ISOLATED:
+        verb = "allowed" if side.allowed else "denied"
+        if side.policies:
+            return f"{verb}: every tier selecting {side.endpoint} passed ({selected}); the default {verb[:-2]}s"
+        if not side.allowed:
+            return f"denied: no policy selects {side.endpoint} for {side.direction}; a host endpoint denies by default"
         return f"allowed: {side.endpoint} is not isolated for {side.direction} (no policy selects it)"
     if side.reason is Reason.ISOLATED:
         verb = "allowed" if side.allowed else "denied"
         return (
             f"{verb}: {side.endpoint} is isolated for {side.direction} by {selected}; "
-            f"no rule allows {flow.port} {word} {remote.label}"
+            f"no rule allows {flow.port} {word} {remote.label} (end of tier {side.tier})"
         )
     assert side.rule is not None
     where = []
@@ -164,7 +169,7 @@ def _side_text(side: SideVerdict, verdict: Verdict) -> str:
         where.append(f"ports[{side.port_index}]")
     detail = f" ({', '.join(where)})" if where else ""
     verb = "allowed" if side.allowed else "denied"
-    return f"{verb} by {side.rule}{detail}; selected by {selected}"
+    return f"{verb} by {side.rule}{detail} in tier {side.tier}; selected by {selected}"
 
 
 def verdicts_dump(verdicts: Sequence[Verdict], fmt: str, out: IO[str], service: dict[str, Any] | None) -> None:
