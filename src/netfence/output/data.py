@@ -56,6 +56,8 @@ def explanation_data(item: PolicyExplanation) -> dict[str, Any]:
         "kind": item.kind,
         "namespace": item.namespace,
         "name": item.name,
+        "tier": item.tier,
+        "order": item.order,
         "appliesTo": item.summary,
         "selects": list(item.selects),
         **{direction: text for direction, text in item.directions},

@@ -187,16 +187,20 @@ def verdicts_dump(verdicts: Sequence[Verdict], fmt: str, out: IO[str], service: 
 
 def explain_text(items: Sequence[PolicyExplanation], out: IO[str]) -> None:
     con = console(out, 120)
-    namespace = None
     if not items:
         con.print("No policies.")
+    by_tier = any(item.kind != "NetworkPolicy" for item in items)
+    group: str | None = None
     for item in items:
-        if item.namespace != namespace:
-            namespace = item.namespace
-            con.print(Text(f"namespace {namespace}", style="bold"))
+        heading = f"tier {item.tier}" if by_tier else f"namespace {item.namespace}"
+        if heading != group:
+            group = heading
+            con.print(Text(heading, style="bold"))
         count = len(item.selects)
-        selects = f"{count} pod{'s' if count != 1 else ''}"
-        con.print(f"  {item.kind} {item.name}: applies to {item.summary} ({selects})")
+        selects = f"{count} endpoint{'s' if count != 1 else ''}" if by_tier else f"{count} pod{'s' if count != 1 else ''}"
+        name = f"{item.namespace}/{item.name}" if by_tier and item.namespace else item.name
+        order = f" (order {item.order:g})" if by_tier and item.order is not None else ""
+        con.print(f"  {item.kind} {name}{order}: applies to {item.summary} ({selects})")
         for direction, text in item.directions:
             con.print(f"    {direction:<8} {text}")
 
