@@ -10,7 +10,15 @@ from typing import Any
 
 from netfence.errors import InputError, InputErrors
 from netfence.model.admin import AdminPolicy
-from netfence.model.calico import CalicoPolicy, HostEndpoint, NetworkSet, Tier
+from netfence.model.calico import (
+    ADMIN_TIER,
+    BASELINE_TIER,
+    DEFAULT_TIER,
+    CalicoPolicy,
+    HostEndpoint,
+    NetworkSet,
+    Tier,
+)
 from netfence.model.endpoints import Namespace, Node, Pod, Service, ServiceAccount
 from netfence.model.inventory import Inventory
 from netfence.model.policies import NetworkPolicy
@@ -45,8 +53,9 @@ def build_inventory(
     problems = list(problems)
     skipped: Counter[tuple[str, str]] = Counter()
     found: dict[type, list[Any]] = {kind: [] for kind in _FIELDS}
-    seen: dict[tuple[str, str, str], Document] = {}
+    seen: dict[tuple[str, str, str, str], Document] = {}
     converted = 0
+    placed: list[tuple[CalicoPolicy, Document]] = []
     for doc in documents:
         api_version, kind = doc.body.get("apiVersion"), doc.body.get("kind")
         if not isinstance(kind, str) or not kind or not isinstance(api_version, str) or not api_version:
@@ -72,7 +81,8 @@ def build_inventory(
         if obj is None:
             continue
         namespace = getattr(obj, "namespace", "") if entry.namespaced else ""
-        key = (kind, namespace, obj.name)
+        # Keyed by model type too: a Calico NetworkPolicy and a Kubernetes one may share a name.
+        key = (type(obj).__name__, kind, namespace, obj.name)
         if key in seen:
             first = seen[key].location()
             problems.append(InputError(doc.location(), f"defined twice (first at {first})", obj=doc.label))
@@ -80,6 +90,9 @@ def build_inventory(
         seen[key] = doc
         converted += 1
         found[type(obj)].append(obj)
+        if isinstance(obj, CalicoPolicy):
+            placed.append((obj, doc))
+    problems += _unknown_tiers(placed, found[Tier])
     if problems:
         names = [*order, *(p.where.file if p.where else "" for p in problems)]
         files = {name: i for i, name in enumerate(dict.fromkeys(names))}
@@ -93,6 +106,22 @@ def build_inventory(
         **{name: tuple(sorted(found[kind], key=_sort_key)) for kind, name in _FIELDS.items()}
     )
     return Loaded(inventory, warnings, converted)
+
+
+def _unknown_tiers(policies: Sequence[tuple[CalicoPolicy, Document]], tiers: Sequence[Tier]) -> list[InputError]:
+    """Calico refuses a policy in a tier that does not exist; the built-in tiers always do."""
+    known = {DEFAULT_TIER, ADMIN_TIER, BASELINE_TIER} | {tier.name for tier in tiers}
+    names = ", ".join([DEFAULT_TIER, *sorted(known - {DEFAULT_TIER})])
+    return [
+        InputError(
+            doc.location(("spec", "tier")),
+            f'tier "{policy.tier}" does not exist; expected one of: {names}',
+            obj=doc.label,
+            field="spec.tier",
+        )
+        for policy, doc in policies
+        if policy.tier not in known
+    ]
 
 
 #: Model type -> the Inventory field that holds it.

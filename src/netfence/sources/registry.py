@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from netfence.sources import convert
+from netfence.sources import convert, convert_calico
+from netfence.sources.schema import calico
 from netfence.sources.schema import kubernetes as k8s
 
 
@@ -27,6 +28,24 @@ REGISTRY: dict[tuple[str, str], Entry] = {
         k8s.NetworkPolicy, convert.convert_network_policy, namespaced=True
     ),
 }
+
+
+#: Calico: the API server's group and the CRDs underneath it carry one schema.
+_CALICO_KINDS = {
+    "NetworkPolicy": Entry(calico.NetworkPolicy, convert_calico.convert_network_policy, namespaced=True),
+    "GlobalNetworkPolicy": Entry(
+        calico.GlobalNetworkPolicy, convert_calico.convert_global_network_policy, namespaced=False
+    ),
+    "NetworkSet": Entry(calico.NetworkSet, convert_calico.convert_network_set, namespaced=True),
+    "GlobalNetworkSet": Entry(calico.NetworkSet, convert_calico.convert_global_network_set, namespaced=False),
+    "HostEndpoint": Entry(calico.HostEndpoint, convert_calico.convert_host_endpoint, namespaced=False),
+    "Tier": Entry(calico.Tier, convert_calico.convert_tier, namespaced=False),
+}
+REGISTRY.update(
+    ((version, kind), entry)
+    for version in ("projectcalico.org/v3", "crd.projectcalico.org/v1")
+    for kind, entry in _CALICO_KINDS.items()
+)
 
 
 def known_kinds(api_version: str) -> list[str]:
