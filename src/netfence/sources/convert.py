@@ -20,8 +20,10 @@ from netfence.model.endpoints import (
     NAMESPACE_NAME_LABEL,
     ContainerPort,
     Namespace,
+    Node,
     Pod,
     Service,
+    ServiceAccount,
     ServicePort,
 )
 from netfence.model.labels import Labels, LabelSelector, Operator, Requirement
@@ -65,11 +67,17 @@ class Checker:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.problems: list[InputError] = []
+        #: Legal input handled conservatively: one line each for stderr; loading goes on.
+        self.warnings: list[str] = []
 
     def say(self, path: Path, message: str) -> None:
         self.problems.append(
             InputError(self.doc.location(path), message, obj=self.doc.label, field=format_path(path) or None)
         )
+
+    def warn(self, path: Path, message: str) -> None:
+        where = InputError(self.doc.location(path), message, obj=self.doc.label, field=format_path(path) or None)
+        self.warnings.append(f"warning: {where}")
 
     def parse(self, model: type[BaseModel]) -> Any:
         """The validated wire object, or None (with every problem recorded)."""
@@ -240,4 +248,23 @@ def _peer(wire: k8s.NetworkPolicyPeer) -> Peer:
         pod_selector=convert_selector(wire.pod_selector) if wire.pod_selector is not None else None,
         namespace_selector=convert_selector(wire.namespace_selector) if wire.namespace_selector is not None else None,
         ip_block=block,
+    )
+
+
+def convert_service_account(check: Checker, wire: k8s.ServiceAccount) -> ServiceAccount:
+    return ServiceAccount(
+        namespace=_namespace_of(wire.metadata),
+        name=wire.metadata.name,
+        labels=Labels(wire.metadata.labels),
+        location=check.doc.location(),
+    )
+
+
+def convert_node(check: Checker, wire: k8s.Node) -> Node:
+    texts = [a.address for a in wire.status.addresses or () if a.type in k8s.NODE_ADDRESS_TYPES]
+    return Node(
+        name=wire.metadata.name,
+        labels=Labels(wire.metadata.labels),
+        addresses=tuple(dict.fromkeys(ip_address(t) for t in texts)),
+        location=check.doc.location(),
     )

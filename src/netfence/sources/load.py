@@ -30,7 +30,7 @@ from netfence.sources.registry import REGISTRY, known_kinds
 @dataclass
 class Loaded:
     inventory: Inventory
-    #: One line per kind that was skipped, for stderr.
+    #: For stderr: what converters handled conservatively (a line each), then one line per skipped kind.
     warnings: list[str] = field(default_factory=list)
     objects: int = 0
 
@@ -52,6 +52,7 @@ def build_inventory(
     """
     problems = list(problems)
     skipped: Counter[tuple[str, str]] = Counter()
+    notes: list[str] = []
     found: dict[type, list[Any]] = {kind: [] for kind in _FIELDS}
     seen: dict[tuple[str, str, str, str], Document] = {}
     converted = 0
@@ -80,6 +81,7 @@ def build_inventory(
             continue
         if obj is None:
             continue
+        notes += check.warnings
         namespace = getattr(obj, "namespace", "") if entry.namespaced else ""
         # Keyed by model type too: a Calico NetworkPolicy and a Kubernetes one may share a name.
         key = (type(obj).__name__, kind, namespace, obj.name)
@@ -98,7 +100,7 @@ def build_inventory(
         files = {name: i for i, name in enumerate(dict.fromkeys(names))}
         problems.sort(key=lambda p: (files[p.where.file if p.where else ""], (p.where and p.where.line) or 0))
         raise InputErrors(problems)
-    warnings = [
+    warnings = notes + [
         f"warning: skipped {count} {kind} object{'s' if count > 1 else ''} ({api_version}): kind not understood"
         for (api_version, kind), count in sorted(skipped.items(), key=lambda kv: (kv[0][1], kv[0][0]))
     ]

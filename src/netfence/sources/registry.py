@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from netfence.sources import convert, convert_calico
+from netfence.sources import convert, convert_admin, convert_calico
 from netfence.sources.schema import calico
 from netfence.sources.schema import kubernetes as k8s
+from netfence.sources.schema import network_policy_api as npa
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,17 @@ REGISTRY: dict[tuple[str, str], Entry] = {
     ("v1", "Service"): Entry(k8s.Service, convert.convert_service, namespaced=True),
     ("networking.k8s.io/v1", "NetworkPolicy"): Entry(
         k8s.NetworkPolicy, convert.convert_network_policy, namespaced=True
+    ),
+    ("v1", "ServiceAccount"): Entry(k8s.ServiceAccount, convert.convert_service_account, namespaced=True),
+    ("v1", "Node"): Entry(k8s.Node, convert.convert_node, namespaced=False),
+    ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"): Entry(
+        npa.AdminNetworkPolicy, convert_admin.convert_admin_network_policy, namespaced=False
+    ),
+    ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"): Entry(
+        npa.BaselineAdminNetworkPolicy, convert_admin.convert_baseline_admin_network_policy, namespaced=False
+    ),
+    ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"): Entry(
+        npa.ClusterNetworkPolicy, convert_admin.convert_cluster_network_policy, namespaced=False
     ),
 }
 

@@ -1,8 +1,8 @@
 """Wire models of the Kubernetes kinds netfence reads (core/v1 and networking.k8s.io/v1).
 
 Policy objects forbid unknown fields, so a typo such as `podSelecter` is an error. Pods,
-Services and Namespaces carry many fields netfence has no use for (a `kubectl get -o yaml`
-dump), so their models ignore what they do not name. Every value the API server would reject
+Services, Namespaces, ServiceAccounts and Nodes carry many fields netfence has no use for (a
+`kubectl get -o yaml` dump), so their models ignore what they do not name. Every value the API server would reject
 is rejected here, with the field path, in the same validation pass.
 """
 
@@ -215,3 +215,42 @@ class Service(Lenient):
     kind: str
     metadata: ObjectMeta
     spec: ServiceSpec = ServiceSpec()
+
+
+class ServiceAccount(Lenient):
+    """Only identity and labels matter; secrets, imagePullSecrets and the like are ignored."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: str
+    metadata: ObjectMeta
+
+
+#: The address types a node peer matches (network-policy-api: the node's status.addresses).
+NODE_ADDRESS_TYPES = ("InternalIP", "ExternalIP")
+
+
+class NodeAddress(Lenient):
+    type: str
+    address: str
+
+
+class NodeStatus(Lenient):
+    addresses: list[NodeAddress] | None = None
+
+    @model_validator(mode="after")
+    def _ip_addresses(self) -> NodeStatus:
+        for i, entry in enumerate(self.addresses or ()):
+            if entry.type in NODE_ADDRESS_TYPES:
+                try:
+                    ip_address(entry.address)
+                except ValueError:
+                    message = f"expected an IPv4 or IPv6 address, got {show(entry.address)}"
+                    raise fail(message, f"addresses[{i}].address") from None
+        return self
+
+
+class Node(Lenient):
+    api_version: str = Field(alias="apiVersion")
+    kind: str
+    metadata: ObjectMeta
+    status: NodeStatus = NodeStatus()
