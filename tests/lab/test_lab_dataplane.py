@@ -83,11 +83,16 @@ STEPS = [
     ("wordpress", "0-cluster-alone-again", []),
     ("ingress-controller", "one-peer", ["one-peer.yaml"]),
     ("ingress-controller", "two-peers", ["two-peers.yaml"]),
+    ("calico-default-deny", "default-deny", ["default-deny.yaml"]),
+    ("calico-default-deny", "with-exceptions", ["default-deny.yaml", "exceptions.yaml"]),
+    ("calico-tiers", "pass-and-order", ["policies.yaml"]),
 ]
 SCENARIO_PORTS = {
     "colors": both_protocols(80),
     "wordpress": both_protocols(80, 3306),
     "ingress-controller": both_protocols(80),
+    "calico-default-deny": both_protocols(53, 80, 6379),
+    "calico-tiers": both_protocols(80),
 }
 
 

@@ -121,6 +121,49 @@ SCENARIOS = (
             ),
         ),
     ),
+    Scenario(
+        "calico-default-deny",
+        "Calico GlobalNetworkPolicies: cluster-wide default deny, then the exceptions a Rancher cluster needs",
+        (
+            Step(
+                "default deny for ingress and egress, egress to port 53 excepted: DNS still fails at the DNS pods",
+                ("calico-default-deny/cluster.yaml", "calico-default-deny/default-deny.yaml"),
+                ("53/UDP", "80/TCP", "6379/TCP"),
+                (("shop/web-5c9f7b8d4-qq7wz", "kube-system/coredns-6f6b679f8f-k2xq9", "53/UDP"),),
+            ),
+            Step(
+                "with DNS ingress, the cattle agent, the API server, the ingress controller and redis consumers",
+                (
+                    "calico-default-deny/cluster.yaml",
+                    "calico-default-deny/default-deny.yaml",
+                    "calico-default-deny/exceptions.yaml",
+                ),
+                ("53/UDP", "80/TCP", "6379/TCP"),
+                (
+                    ("shop/web-5c9f7b8d4-qq7wz", "kube-system/coredns-6f6b679f8f-k2xq9", "53/UDP"),
+                    ("ingress-nginx/nginx-ingress-controller-x8k2p", "shop/web-5c9f7b8d4-qq7wz", "80/TCP"),
+                    ("cache/worker-6b7d9c-jx2lp", "cache/redis-0", "6379/TCP"),
+                    ("batch/report-7f8d6c-m4n5p", "cache/redis-0", "6379/TCP"),
+                ),
+            ),
+        ),
+    ),
+    Scenario(
+        "calico-tiers",
+        "a Calico tier that passes internal zones on, and a Deny at order 100 before an Allow at order 200",
+        (
+            Step(
+                "tier security, then the default tier",
+                ("calico-tiers/cluster.yaml", "calico-tiers/policies.yaml"),
+                ("80/TCP",),
+                (
+                    ("app/scanner", "app/web", "80/TCP"),
+                    ("office/laptop", "app/web", "80/TCP"),
+                    ("guest/phone", "app/web", "80/TCP"),
+                ),
+            ),
+        ),
+    ),
 )
 
 
@@ -180,7 +223,7 @@ def _step(step: Step, base: Path, out: IO[str]) -> tuple[Inventory, Ruleset, lis
     ruleset = build_ruleset(inventory)
     items = explain_policies(inventory, ruleset)
     for item in items:
-        print(f"    {item.kind} {item.namespace}/{item.name}: {item.summary}", file=out)
+        print(f"    {item.kind} {item.namespace + "/" if item.namespace else ""}{item.name}: {item.summary}", file=out)
         for direction, text in item.directions:
             print(f"      {direction}: {text}", file=out)
     if not items:
