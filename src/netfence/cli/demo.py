@@ -223,7 +223,8 @@ def _step(step: Step, base: Path, out: IO[str]) -> tuple[Inventory, Ruleset, lis
     ruleset = build_ruleset(inventory)
     items = explain_policies(inventory, ruleset)
     for item in items:
-        print(f"    {item.kind} {item.namespace + "/" if item.namespace else ""}{item.name}: {item.summary}", file=out)
+        name = f"{item.namespace}/{item.name}" if item.namespace else item.name
+        print(f"    {item.kind} {name}: {item.summary}", file=out)
         for direction, text in item.directions:
             print(f"      {direction}: {text}", file=out)
     if not items:
