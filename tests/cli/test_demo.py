@@ -6,7 +6,10 @@ import subprocess
 
 import pytest
 
+from netfence.cli.demo import SCENARIOS
 from netfence.cli.main import main
+
+STEPS = sum(len(s.steps) for s in SCENARIOS)
 
 
 def test_demo_analyzer_only_shows_every_scenario_step(capsys: pytest.CaptureFixture[str]) -> None:
@@ -17,8 +20,10 @@ def test_demo_analyzer_only_shows_every_scenario_step(capsys: pytest.CaptureFixt
         "=== colors: dev/prod with red, green and blue pods: ingress and egress with matchExpressions",
         "=== wordpress: WordPress locked down in three steps",
         "=== ingress-controller: an ingress controller in kube-system: one peer (AND) versus two peers (OR)",
+        *(f"=== {s.name}: {s.title}" for s in SCENARIOS[3:]),
     ]
-    assert out.count("\n--- ") == 7
+    assert {"calico-default-deny", "calico-tiers"} <= {s.name for s in SCENARIOS}
+    assert out.count("\n--- ") == STEPS
     assert "TCP/3306: 8 of 9 flows allowed, 1 denied" in out  # WordPress step 3, the last matrix of 3306
 
 
@@ -26,8 +31,8 @@ def test_demo_analyzer_only_shows_every_scenario_step(capsys: pytest.CaptureFixt
 def test_demo_in_the_lab_finds_the_kernel_agreeing_with_the_analyzer(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert out.count("the kernel's truth table:") == 7
-    assert out.count("0 mismatches between the kernel and the analyzer") == 7
+    assert out.count("the kernel's truth table:") == STEPS
+    assert out.count("0 mismatches between the kernel and the analyzer") == STEPS
     assert "ICMP: 26 of 36 flows allowed, 10 denied" in out  # dev/red pings nobody and nobody pings it
     assert out.rstrip().endswith("demo: 0 flows where kernel and analyzer disagree: the kernel did exactly what the analyzer predicted")
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
