@@ -22,7 +22,7 @@ def test_demo_analyzer_only_shows_every_scenario_step(capsys: pytest.CaptureFixt
         "=== ingress-controller: an ingress controller in kube-system: one peer (AND) versus two peers (OR)",
         *(f"=== {s.name}: {s.title}" for s in SCENARIOS[3:]),
     ]
-    assert {"calico-default-deny", "calico-tiers"} <= {s.name for s in SCENARIOS}
+    assert {"calico-default-deny", "calico-tiers", "admin-policies", "layered"} <= {s.name for s in SCENARIOS}
     assert out.count("\n--- ") == STEPS
     assert "TCP/3306: 8 of 9 flows allowed, 1 denied" in out  # WordPress step 3, the last matrix of 3306
 

@@ -86,6 +86,9 @@ STEPS = [
     ("calico-default-deny", "default-deny", ["default-deny.yaml"]),
     ("calico-default-deny", "with-exceptions", ["default-deny.yaml", "exceptions.yaml"]),
     ("calico-tiers", "pass-and-order", ["policies.yaml"]),
+    ("admin-policies", "anp-np-banp", ["policies.yaml"]),
+    ("layered", "every-kind", ["policies.yaml", "baseline.yaml"]),
+    ("layered", "without-baseline", ["policies.yaml"]),
 ]
 SCENARIO_PORTS = {
     "colors": both_protocols(80),
@@ -93,6 +96,8 @@ SCENARIO_PORTS = {
     "ingress-controller": both_protocols(80),
     "calico-default-deny": both_protocols(53, 80, 6379),
     "calico-tiers": both_protocols(80),
+    "admin-policies": both_protocols(80, 5432),
+    "layered": both_protocols(80, 5432),
 }
 
 

@@ -164,6 +164,39 @@ SCENARIOS = (
             ),
         ),
     ),
+    Scenario(
+        "admin-policies",
+        "AdminNetworkPolicy over NetworkPolicy: Deny wins, Pass delegates, the baseline denies the rest",
+        (
+            Step(
+                "ANP Deny at priority 10, ANP Pass at 20, NetworkPolicies, BaselineAdminNetworkPolicy",
+                ("admin-policies/cluster.yaml", "admin-policies/policies.yaml"),
+                ("80/TCP", "5432/TCP"),
+                (
+                    ("sandbox/tester", "shop/db", "5432/TCP"),
+                    ("monitoring/prometheus", "shop/db", "5432/TCP"),
+                    ("monitoring/prometheus", "shop/api", "80/TCP"),
+                ),
+            ),
+        ),
+    ),
+    Scenario(
+        "layered",
+        "every policy kind in one cluster, in one order: ANP, Calico tiers, NetworkPolicy, baseline",
+        (
+            Step(
+                "admin tier, tier security, default tier, baseline tier",
+                ("layered/cluster.yaml", "layered/policies.yaml", "layered/baseline.yaml"),
+                ("80/TCP", "5432/TCP"),
+                (
+                    ("a1/api", "a1/db", "5432/TCP"),
+                    ("a1/scanner", "a1/web", "80/TCP"),
+                    ("b/scanner", "a1/web", "80/TCP"),
+                    ("b/untrusted", "a1/api", "80/TCP"),
+                ),
+            ),
+        ),
+    ),
 )
 
 
