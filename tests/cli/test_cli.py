@@ -270,3 +270,51 @@ def test_python_dash_m_netfence_reads_stdin() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("valid: 8 objects")
+
+
+# --- host endpoints ---------------------------------------------------------------------------
+
+HOST_ENDPOINT = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {nodeName: node-a, containers: [{name: c, image: nginx}]}
+status: {phase: Running, podIP: 10.1.0.1}
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: node-a-eth0, labels: {role: node}}
+spec: {node: node-a, interfaceName: eth0, expectedIPs: [192.168.10.11]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: hosts-ssh}
+spec:
+  selector: role == 'node'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [22]}
+"""
+
+
+def test_query_reaches_a_host_endpoint_by_name_or_address(run: Run, write: Callable[[str, str], str]) -> None:
+    path = write("hep.yaml", HOST_ENDPOINT)
+    code, out, _ = run("query", "-f", path, "--from", "shop/web", "--to", "hep/node-a-eth0", "--port", "22/TCP")
+    assert code == 0 and "allowed by GlobalNetworkPolicy hosts-ssh ingress[0] (ports[0]) in tier default" in out
+    code, out, _ = run("query", "-f", path, "--from", "shop/web", "--to", "192.168.10.11", "--port", "80/TCP", "-o", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["to"] == "hep/node-a-eth0" and data["ingress"]["reason"] == "isolated"
+
+
+def test_a_host_endpoint_no_policy_selects_denies_by_default(run: Run, write: Callable[[str, str], str]) -> None:
+    path = write("hep.yaml", HOST_ENDPOINT)
+    code, out, _ = run("query", "-f", path, "--from", "hep/node-a-eth0", "--to", "shop/web", "--port", "80/TCP")
+    assert code == 1
+    assert "denied: no policy selects hep/node-a-eth0 for egress; a host endpoint denies by default" in out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from netfence.analysis.verdict import Party
 from netfence.errors import UsageError
-from netfence.ir.types import Ruleset
+from netfence.ir.types import EndpointKind, Ruleset
 from netfence.model.endpoints import EndpointId, Pod, Service
 from netfence.model.inventory import Inventory, parse_address
 from netfence.model.ports import FlowPort
@@ -32,13 +32,23 @@ def resolve_party(inventory: Inventory, ruleset: Ruleset, text: str, namespace: 
     address = parse_address(text)
     if address is not None:
         pod = inventory.pod_by_ip(address)
-        return pod_party(ruleset, pod) if pod is not None else Party.outside(address)
+        if pod is not None:
+            return pod_party(ruleset, pod)
+        host = next((e for e in ruleset.endpoints if e.kind is EndpointKind.HOST and address in e.ips), None)
+        return Party(host.id, host, (address,)) if host is not None else Party.outside(address)
     if text.startswith("svc/"):
         raise UsageError(f"{flag}: a Service can only be a destination (--to svc/NAMESPACE/NAME)")
+    if text.startswith("hep/"):
+        host = ruleset.endpoint(EndpointId(text))
+        if host is not None and host.kind is EndpointKind.HOST:
+            return Party.of(host)
     ns, _, name = text.rpartition("/")
     pod = inventory.pod(EndpointId(f"{ns or namespace or 'default'}/{name}"))
     if pod is None:
-        raise UsageError(f"{flag}: no pod {ns or namespace or 'default'}/{name} in the inventory (expected NAMESPACE/POD, an IP, or svc/NAMESPACE/NAME)")
+        raise UsageError(
+            f"{flag}: no pod {ns or namespace or 'default'}/{name} in the inventory"
+            " (expected NAMESPACE/POD, hep/HOSTENDPOINT, an IP, or svc/NAMESPACE/NAME)"
+        )
     return pod_party(ruleset, pod)
 
 
