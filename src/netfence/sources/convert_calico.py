@@ -111,6 +111,15 @@ def _policy(
             ({Direction.INGRESS} if spec.ingress or not spec.egress else set())
             | ({Direction.EGRESS} if spec.egress else set())
         )
+        if check.doc.body.get("apiVersion") == "crd.projectcalico.org/v1":
+            # Written straight into the CRD, the object skips that defaulting, and Calico's
+            # dataplane reads empty types as both directions.
+            chosen = " and ".join(sorted(str(t).capitalize() for t in types))
+            check.warn(
+                ("spec", "types"),
+                f"types omitted; netfence applies Calico's API default ({chosen}), but a "
+                "crd.projectcalico.org/v1 object written directly is enforced for both directions: set types",
+            )
     return CalicoPolicy(
         kind=kind,
         namespace=namespace,

@@ -436,3 +436,17 @@ def test_calico_kind_typo_is_an_error_not_a_skip(write: Write) -> None:
     with pytest.raises(InputErrors) as caught:
         load_inventory([path])
     assert str(caught.value) == f"{path}:2: unknown kind GlobalNetworkPolcy in {V3}; expected GlobalNetworkPolicy"
+
+
+def test_a_crd_policy_without_types_loads_with_the_api_default_and_a_warning(write: Write) -> None:
+    text = policy_spec("  selector: all()\n  egress: [{action: Allow}]\n", api="crd.projectcalico.org/v1")
+    loaded = load_inventory([write("x.yaml", text)])
+    (policy,) = loaded.inventory.calico_policies
+    assert policy.types == {Direction.EGRESS} and policy.types_defaulted
+    assert [w for w in loaded.warnings if "spec.types" in w] == [
+        f"warning: {write('x.yaml', text)}:4: NetworkPolicy dev/p: spec.types: types omitted; netfence applies"
+        " Calico's API default (Egress), but a crd.projectcalico.org/v1 object written directly is enforced"
+        " for both directions: set types"
+    ]
+    # The same through the projectcalico.org/v3 API: its server fills types in, nothing to warn about.
+    assert load_inventory([write("y.yaml", policy_spec("  selector: all()\n"))]).warnings == []
