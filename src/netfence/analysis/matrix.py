@@ -1,184 +1,319 @@
-"""compute_matrix(ruleset, ports) -> Matrix: every endpoint pair and port at once, with numpy.
+"""compute_matrix(ruleset, ports) -> Matrix: the verdict of every endpoint pair and port at once.
 
-Same semantics as verdict.evaluate (tiers in order, first match, end action, default), but each
-rule is applied to a boolean vector over all remote endpoints at once. A property test holds the
-two to identical results.
+Same semantics as verdict.evaluate: a flow needs the source's egress and the destination's
+ingress; each side walks its direction's tiers in order, the first rule that matches decides, a
+tier selecting the endpoint with no matching rule applies its end action, and the endpoint's
+(or the ruleset's) default applies when no tier decided; an endpoint reaching itself is allowed.
+
+The work is done on equivalence classes (classes.py), not endpoints: sources are grouped by
+what egress and ingress rules ask about a source, destinations by what they ask about a
+destination (named ports included). Each direction is one pass over the rules in order, every
+rule applied to the block of (local class, remote class) pairs it matches, for all ports at once;
+the two directions are composed with one `&`. Endpoints appear only when the matrix is read.
+A property test holds this engine and the per-flow evaluator to identical results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from netfence.ir.types import Action, EndpointInfo, PeerMatch, PolicyRules, Rule, Ruleset
-from netfence.model.endpoints import IPAddress
+from netfence.analysis.classes import BoolArray, Classes, IntArray, Questions, Universe
+from netfence.ir.types import Action, EndpointInfo, Rule, Ruleset
 from netfence.model.policies import Direction
-from netfence.model.ports import FlowPort, Protocol
+from netfence.model.ports import FlowPort
 
-BoolArray = npt.NDArray[np.bool_]
+CountArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
 class Matrix:
-    endpoints: tuple[EndpointInfo, ...]
-    ports: tuple[FlowPort, ...]
-    #: allowed[port, source, destination]
-    allowed: BoolArray
+    """allowed[port, source, destination] for every source and destination.
 
-    def count_allowed(self, port_index: int) -> int:
-        return int(self.allowed[port_index].sum())
+    Built from a dense array (`Matrix(endpoints, ports, allowed)`, sources and destinations the
+    same endpoints) or, by `compute_matrix`, per class pair: `class_allowed[port, source class,
+    destination class]`, with `source_class`/`destination_class` mapping endpoints to classes and
+    every endpoint allowed to reach itself. `row` and `counts` read it without expanding it;
+    `allowed` expands it (for small matrices: it is ports x sources x destinations bytes).
+    """
+
+    def __init__(self, endpoints: Sequence[EndpointInfo], ports: Sequence[FlowPort], allowed: BoolArray) -> None:
+        self.sources = tuple(endpoints)
+        self.destinations = self.sources
+        self.ports = tuple(ports)
+        n = len(self.sources)
+        self.source_class: IntArray = np.arange(n, dtype=np.int64)
+        self.destination_class: IntArray = self.source_class
+        self.class_allowed: BoolArray = allowed
+        #: Per source, the column of the same endpoint among the destinations (-1: none); None
+        #: when self pairs are stored like any other (a dense matrix, e.g. what a lab measured).
+        self.self_column: IntArray | None = None
+        self._dense: BoolArray | None = allowed
+
+    @classmethod
+    def of_classes(
+        cls,
+        sources: Sequence[EndpointInfo],
+        destinations: Sequence[EndpointInfo],
+        ports: Sequence[FlowPort],
+        source_class: IntArray,
+        destination_class: IntArray,
+        class_allowed: BoolArray,
+    ) -> Matrix:
+        matrix = cls.__new__(cls)
+        matrix.sources = tuple(sources)
+        matrix.destinations = tuple(destinations)
+        matrix.ports = tuple(ports)
+        matrix.source_class = source_class
+        matrix.destination_class = destination_class
+        matrix.class_allowed = class_allowed
+        column = {e.id: j for j, e in enumerate(matrix.destinations)}
+        matrix.self_column = np.array([column.get(e.id, -1) for e in matrix.sources], dtype=np.int64)
+        matrix._dense = None
+        return matrix
+
+    @property
+    def endpoints(self) -> tuple[EndpointInfo, ...]:
+        """The sources (for a square matrix, also the destinations)."""
+        return self.sources
+
+    @property
+    def allowed(self) -> BoolArray:
+        """The dense array allowed[port, source, destination] (expanded once, then kept)."""
+        if self._dense is None:
+            dense = self.class_allowed[:, self.source_class[:, None], self.destination_class[None, :]]
+            if self.self_column is not None:
+                rows = np.flatnonzero(self.self_column >= 0)
+                dense[:, rows, self.self_column[rows]] = True
+            self._dense = dense
+        return self._dense
+
+    def row(self, port: int, source: int) -> BoolArray:
+        """Which destinations `source` may reach on `port` (a fresh array)."""
+        if self._dense is not None:
+            dense_row: BoolArray = self._dense[port, source].copy()
+            return dense_row
+        row: BoolArray = self.class_allowed[port, self.source_class[source]][self.destination_class]
+        if self.self_column is not None and self.self_column[source] >= 0:
+            row[self.self_column[source]] = True
+        return row
+
+    def counts(
+        self, source_group: IntArray, groups_from: int, destination_group: IntArray, groups_to: int
+    ) -> CountArray:
+        """allowed[port, g, h]: how many flows from sources of group g to destinations of group h
+        are allowed, without expanding the matrix."""
+        from_class = np.zeros((groups_from, self.class_allowed.shape[1]), dtype=np.float64)
+        np.add.at(from_class, (source_group, self.source_class), 1.0)
+        to_class = np.zeros((groups_to, self.class_allowed.shape[2]), dtype=np.float64)
+        np.add.at(to_class, (destination_group, self.destination_class), 1.0)
+        out = np.zeros((len(self.ports), groups_from, groups_to), dtype=np.int64)
+        selves = np.zeros(0, dtype=np.int64) if self.self_column is None else np.flatnonzero(self.self_column >= 0)
+        for p in range(len(self.ports)):
+            allowed = self.class_allowed[p]
+            # Exact: float64 holds integers up to 2**53.
+            out[p] = np.rint(from_class @ allowed.astype(np.float64) @ to_class.T).astype(np.int64)
+            if selves.size:
+                columns = self.self_column[selves]  # type: ignore[index]
+                denied = ~allowed[self.source_class[selves], self.destination_class[columns]]
+                np.add.at(out[p], (source_group[selves[denied]], destination_group[columns[denied]]), 1)
+        return out
+
+    def count_allowed(self, port: int) -> int:
+        zeros = np.zeros(len(self.sources), dtype=np.int64)
+        return int(self.counts(zeros, 1, np.zeros(len(self.destinations), dtype=np.int64), 1)[port, 0, 0])
 
 
 def compute_matrix(
-    ruleset: Ruleset, ports: Sequence[FlowPort], endpoints: Sequence[EndpointInfo] | None = None
+    ruleset: Ruleset,
+    ports: Sequence[FlowPort],
+    endpoints: Sequence[EndpointInfo] | None = None,
+    *,
+    sources: Sequence[EndpointInfo] | None = None,
+    destinations: Sequence[EndpointInfo] | None = None,
 ) -> Matrix:
-    """The verdict of every (source, destination, port) among `endpoints` (default: all)."""
+    """The verdict of every (source, destination, port).
+
+    Sources and destinations are `endpoints` (default: every endpoint of the ruleset) unless
+    given apart; only they are classified and evaluated, so a narrower matrix is less work.
+    """
     chosen = tuple(ruleset.endpoints if endpoints is None else endpoints)
-    engine = _Engine(ruleset, chosen)
-    n = len(chosen)
-    allowed = np.zeros((len(ports), n, n), dtype=bool)
-    for p, port in enumerate(ports):
-        egress = engine.direction(Direction.EGRESS, port)  # [source, destination]
-        ingress = engine.direction(Direction.INGRESS, port)  # [destination, source]
-        allowed[p] = egress & ingress.T
-        np.fill_diagonal(allowed[p], True)  # a pod reaching itself is always allowed
-    return Matrix(chosen, tuple(ports), allowed)
+    froms = chosen if sources is None else tuple(sources)
+    tos = chosen if destinations is None else tuple(destinations)
+    members = {e.id: e for e in froms}
+    for e in tos:
+        members.setdefault(e.id, e)
+    universe = Universe(tuple(members.values()))
+    source_rows = np.array([universe.index[e.id] for e in froms], dtype=np.int64)
+    destination_rows = np.array([universe.index[e.id] for e in tos], dtype=np.int64)
+
+    asked_of_sources, asked_of_destinations = _questions(ruleset)
+    source = Classes(universe, source_rows, asked_of_sources, ruleset.default_action, with_named_ports=False)
+    destination = Classes(universe, destination_rows, asked_of_destinations, ruleset.default_action, True)
+    port_vectors = _PortVectors(ports, destination)
+    egress = _walk(ruleset, Direction.EGRESS, source, destination, port_vectors)  # [port, source, destination]
+    ingress = _walk(ruleset, Direction.INGRESS, destination, source, port_vectors)  # [port, dest., source]
+    allowed = egress & ingress.transpose(0, 2, 1)
+    return Matrix.of_classes(froms, tos, ports, source.class_of, destination.class_of, allowed)
 
 
-class _Engine:
-    def __init__(self, ruleset: Ruleset, endpoints: tuple[EndpointInfo, ...]) -> None:
-        self.ruleset = ruleset
-        self.endpoints = endpoints
-        self.index = {e.id: i for i, e in enumerate(endpoints)}
-        self.n = len(endpoints)
-        self._peer_cache: dict[tuple[int, int | None], BoolArray] = {}
-        self._family_cache: dict[int, BoolArray] = {}
-        # Endpoints grouped by their named-port map: port criteria that resolve names against
-        # the destination are evaluated once per map.
-        maps: dict[tuple[tuple[str, Protocol, int], ...], int] = {}
-        self.port_map_of = np.array([maps.setdefault(e.named_ports, len(maps)) for e in endpoints], dtype=np.int64)
-        first: dict[int, EndpointInfo] = {}
-        for e in endpoints:
-            first.setdefault(maps[e.named_ports], e)
-        self.port_maps = [first[i] for i in range(len(maps))]
-        # Per direction and endpoint: for each tier, the policies selecting it.
-        self.selecting: dict[Direction, list[list[list[PolicyRules]]]] = {}
-        for direction in Direction:
-            tiers = ruleset.tiers(direction)
-            table: list[list[list[PolicyRules]]] = [[[] for _ in tiers] for _ in endpoints]
-            for t, tier in enumerate(tiers):
-                for policy in tier.policies:
-                    for subject in policy.subjects:
-                        i = self.index.get(subject)
-                        if i is not None:
-                            table[i][t].append(policy)
-            self.selecting[direction] = table
+def _decides(rule: Rule) -> bool:
+    """Log never decides; a rule on source ports never matches (a flow's source port is unknown)."""
+    return rule.action is not Action.LOG and not rule.constrains_source_port
 
-    def peer_vector(self, peer: PeerMatch, ip_version: int | None) -> BoolArray:
-        key = (id(peer), ip_version)
-        cached = self._peer_cache.get(key)
-        if cached is None:
-            if peer.is_plain and ip_version is None:
-                cached = np.zeros(self.n, dtype=bool)
-                for endpoint in peer.endpoints:
-                    i = self.index.get(endpoint)
-                    if i is not None:
-                        cached[i] = True
-                if peer.blocks:
-                    for i, e in enumerate(self.endpoints):
-                        if not cached[i] and any(b.contains(a) for b in peer.blocks for a in e.ips):
-                            cached[i] = True
-            else:
-                cached = np.array(
-                    [peer.matches(e.id, self._addresses(e, ip_version)) for e in self.endpoints], dtype=bool
-                )
-            self._peer_cache[key] = cached
-        return cached
 
-    def _addresses(self, endpoint: EndpointInfo, ip_version: int | None) -> tuple[IPAddress, ...]:
-        if ip_version is None:
-            return endpoint.ips
-        return tuple(a for a in endpoint.ips if a.version == ip_version)
+def _questions(ruleset: Ruleset) -> tuple[Questions, Questions]:
+    """What the rules ask of a source, and of a destination.
 
-    def family_vector(self, ip_version: int) -> BoolArray:
-        cached = self._family_cache.get(ip_version)
-        if cached is None:
-            cached = np.array([bool(self._addresses(e, ip_version)) for e in self.endpoints], dtype=bool)
-            self._family_cache[ip_version] = cached
-        return cached
+    Egress is judged at the source (its subjects and local matches are about the source, its
+    peers about the destination); ingress the other way round.
+    """
+    of_sources, of_destinations = Questions(), Questions()
+    for direction, local, remote in (
+        (Direction.EGRESS, of_sources, of_destinations),
+        (Direction.INGRESS, of_destinations, of_sources),
+    ):
+        for tier in ruleset.tiers(direction):
+            for policy in tier.policies:
+                local.add_set(policy.subjects)
+                for rule in policy.rules:
+                    if not _decides(rule):
+                        continue
+                    if rule.local is not None:
+                        local.add_peer(rule.local)
+                    for peer in rule.peers or ():
+                        remote.add_peer(peer)
+    return of_sources, of_destinations
 
-    def _port_ok(self, rule: Rule, port: FlowPort, destination: EndpointInfo | None) -> bool:
-        if not rule.matches_port(port, destination):
-            return False
-        return rule.ports is None or any(entry.matches(port, destination) for entry in rule.ports)
 
-    def rule_vector(self, rule: Rule, direction: Direction, local: int, port: FlowPort) -> BoolArray | bool:
-        """Remote endpoints this rule matches for `local`'s side of the flow."""
-        me = self.endpoints[local]
-        if direction is Direction.INGRESS:  # the local endpoint is the destination
-            port_ok: BoolArray | bool = self._port_ok(rule, port, me)
-        elif not _depends_on_destination(rule):
-            port_ok = self._port_ok(rule, port, None)
-        else:  # egress: the remote endpoints are the destinations; evaluate once per named-port map
-            per_map = np.array([self._port_ok(rule, port, e) for e in self.port_maps], dtype=bool)
-            port_ok = per_map[self.port_map_of]
-        if port_ok is False or (not isinstance(port_ok, bool) and not port_ok.any()):
-            return False
-        if rule.ip_version is not None:
-            if not self._addresses(me, rule.ip_version):
-                return False
-            port_ok = port_ok & self.family_vector(rule.ip_version)
-        if rule.local is not None and not rule.local.matches(me.id, self._addresses(me, rule.ip_version)):
-            return False
-        if rule.peers is None:
-            return port_ok
-        peers = np.zeros(self.n, dtype=bool)
-        for peer in rule.peers:
-            peers |= self.peer_vector(peer, rule.ip_version)
-        return peers & port_ok
+def _walk(
+    ruleset: Ruleset,
+    direction: Direction,
+    local: Classes,
+    remote: Classes,
+    port_vectors: _PortVectors,
+) -> BoolArray:
+    """verdict[port, local class, remote class] of `direction`, judged at the local side.
 
-    def direction(self, direction: Direction, port: FlowPort) -> BoolArray:
-        """result[local, remote]: the verdict of `direction` judged at `local`."""
-        tiers = self.ruleset.tiers(direction)
-        out = np.empty((self.n, self.n), dtype=bool)
-        for local in range(self.n):
-            decided = np.zeros(self.n, dtype=bool)
-            result = np.zeros(self.n, dtype=bool)
-            for t, tier in enumerate(tiers):
-                policies = self.selecting[direction][local][t]
-                if not policies:
+    One pass over the rules in tier and policy order. `decided` marks the pairs some rule (or a
+    tier's end action) has decided, `passed` those a Pass rule sent on to the next tier; a rule
+    only takes the pairs still open, which is first-match for every pair at once.
+    """
+    shape = (len(port_vectors.ports), local.count, remote.count)
+    decided = np.zeros(shape, dtype=bool)
+    result = np.zeros(shape, dtype=bool)
+    if not local.count or not remote.count:
+        return result
+    every_remote = np.ones(remote.count, dtype=bool)
+    at_destination = direction is Direction.INGRESS  # whether the local side is the destination
+    for tier in ruleset.tiers(direction):
+        selected = np.zeros(local.count, dtype=bool)
+        passed: BoolArray | None = None
+        for policy in tier.policies:
+            subjects = local.in_set(policy.subjects)
+            if not subjects.any():
+                continue
+            selected |= subjects
+            for rule in policy.rules:
+                if not _decides(rule):
                     continue
-                passed = np.zeros(self.n, dtype=bool)
-                for policy in policies:
-                    for rule in policy.rules:
-                        if rule.action is Action.LOG:
-                            continue
-                        hit = self.rule_vector(rule, direction, local, port)
-                        if hit is False:
-                            continue
-                        fresh = np.logical_and(hit, ~(decided | passed))
-                        if rule.action is Action.ALLOW:
-                            result |= fresh
-                            decided |= fresh
-                        elif rule.action is Action.DENY:
-                            decided |= fresh
-                        else:
-                            passed |= fresh
-                if tier.end_action is not None:
-                    rest = ~(decided | passed)
-                    if tier.end_action is Action.ALLOW:
-                        result |= rest
-                    decided |= rest
-            if (self.endpoints[local].default_action or self.ruleset.default_action) is Action.ALLOW:
-                result |= ~decided
-            out[local] = result
-        return out
+                port_ok = port_vectors.of(rule)  # [port, destination class]
+                if port_ok is None:
+                    continue
+                rows = subjects
+                if rule.ip_version is not None:
+                    rows = rows & local.has_family(rule.ip_version)
+                if rule.local is not None:
+                    rows = rows & local.matching(rule.local, rule.ip_version)
+                if rule.peers is None:
+                    cols = every_remote if rule.ip_version is None else remote.has_family(rule.ip_version)
+                else:
+                    cols = np.zeros(remote.count, dtype=bool)
+                    for peer in rule.peers:
+                        cols |= remote.matching(peer, rule.ip_version)
+                row_index, col_index = np.flatnonzero(rows), np.flatnonzero(cols)
+                if not row_index.size or not col_index.size:
+                    continue
+                if at_destination:
+                    hit = port_ok[:, row_index][:, :, None]
+                else:
+                    hit = port_ok[:, col_index][:, None, :]
+                block = _block(row_index, col_index, local.count, remote.count)
+                taken = decided[block] if passed is None else decided[block] | passed[block]
+                fresh = hit & ~taken
+                if rule.action is Action.PASS:
+                    if passed is None:
+                        passed = np.zeros(shape, dtype=bool)
+                    passed[block] |= fresh
+                    continue
+                decided[block] |= fresh
+                if rule.action is Action.ALLOW:
+                    result[block] |= fresh
+        if tier.end_action is not None and selected.any():
+            block = _block(np.flatnonzero(selected), np.arange(remote.count), local.count, remote.count)
+            rest = ~decided[block] if passed is None else ~(decided[block] | passed[block])
+            if tier.end_action is Action.ALLOW:
+                result[block] |= rest
+            decided[block] |= rest
+    defaults = np.flatnonzero(local.default_allows)
+    if defaults.size:
+        block = _block(defaults, np.arange(remote.count), local.count, remote.count)
+        result[block] |= ~decided[block]
+    return result
 
 
-def _depends_on_destination(rule: Rule) -> bool:
-    """Whether the rule's port criteria resolve names against the destination endpoint."""
-    entries = (*(rule.ports or ()), *rule.not_ports)
-    return any(entry.name is not None for entry in entries)
+Block = tuple[slice | IntArray, ...]
+
+
+def _block(rows: IntArray, cols: IntArray, row_count: int, col_count: int) -> Block:
+    """An index of [:, rows, cols] (all ports), with slices where the indices run contiguously:
+    those read and write in place of copying."""
+    row_slice = _as_slice(rows)
+    col_slice = _as_slice(cols)
+    if row_slice is None and col_slice is None:
+        return (slice(None), rows[:, None], cols[None, :])
+    return (slice(None), rows if row_slice is None else row_slice, cols if col_slice is None else col_slice)
+
+
+def _as_slice(index: IntArray) -> slice | None:
+    first, last = int(index[0]), int(index[-1])
+    return slice(first, last + 1) if last - first + 1 == len(index) else None
+
+
+class _PortVectors:
+    """ok[port, destination class] of a rule's protocol, port and ICMP criteria; None when no port
+    matches. Named ports resolve against the destination, once per distinct named-port map.
+    Rules with the same criteria (most of them, in practice) share one computation."""
+
+    def __init__(self, ports: Sequence[FlowPort], destination: Classes) -> None:
+        self.ports = tuple(ports)
+        self.destination = destination
+        self._known: dict[tuple[object, ...], BoolArray | None] = {}
+
+    def of(self, rule: Rule) -> BoolArray | None:
+        key = (rule.ports, rule.not_ports, rule.protocol, rule.not_protocol, rule.icmp, rule.not_icmp)
+        if key not in self._known:
+            self._known[key] = self._compute(rule)
+        return self._known[key]
+
+    def _compute(self, rule: Rule) -> BoolArray | None:
+        ports, destination = self.ports, self.destination
+        if any(entry.name is not None for entry in (*(rule.ports or ()), *rule.not_ports)):
+            maps = destination.port_map_endpoints
+            per_map = np.array([[_port_matches(rule, p, e) for e in maps] for p in ports], dtype=bool)
+            per_map = per_map.reshape(len(ports), len(maps))
+            if not per_map.any():
+                return None
+            ok: BoolArray = per_map[:, destination.port_map]
+            return ok
+        flat = np.array([_port_matches(rule, port, None) for port in ports], dtype=bool)
+        if not flat.any():
+            return None
+        return np.broadcast_to(flat[:, None], (len(ports), destination.count))
+
+
+def _port_matches(rule: Rule, port: FlowPort, endpoint: EndpointInfo | None) -> bool:
+    if not rule.matches_port(port, endpoint):
+        return False
+    return rule.ports is None or any(entry.matches(port, endpoint) for entry in rule.ports)
