@@ -16,6 +16,7 @@ A property test holds this engine and the per-flow evaluator to identical result
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -123,6 +124,40 @@ class Matrix:
     def count_allowed(self, port: int) -> int:
         zeros = np.zeros(len(self.sources), dtype=np.int64)
         return int(self.counts(zeros, 1, np.zeros(len(self.destinations), dtype=np.int64), 1)[port, 0, 0])
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCount:
+    """Flows from the sources of one group to the destinations of another, on one port."""
+
+    source_group: str
+    destination_group: str
+    port: FlowPort
+    allowed: int
+    total: int
+
+    @property
+    def denied(self) -> int:
+        return self.total - self.allowed
+
+
+def namespace_counts(matrix: Matrix) -> list[GroupCount]:
+    """Allowed and total flows per (source namespace, destination namespace, port), sorted by
+    namespaces then in port order; computed on classes, never listing pairs."""
+    from_names = sorted({e.namespace for e in matrix.sources})
+    to_names = sorted({e.namespace for e in matrix.destinations})
+    from_index = {name: g for g, name in enumerate(from_names)}
+    to_index = {name: h for h, name in enumerate(to_names)}
+    source_group = np.array([from_index[e.namespace] for e in matrix.sources], dtype=np.int64)
+    destination_group = np.array([to_index[e.namespace] for e in matrix.destinations], dtype=np.int64)
+    allowed = matrix.counts(source_group, len(from_names), destination_group, len(to_names))
+    sizes = np.outer(np.bincount(source_group, minlength=len(from_names)), np.bincount(destination_group, minlength=len(to_names)))
+    return [
+        GroupCount(from_name, to_name, port, int(allowed[p, g, h]), int(sizes[g, h]))
+        for g, from_name in enumerate(from_names)
+        for h, to_name in enumerate(to_names)
+        for p, port in enumerate(matrix.ports)
+    ]
 
 
 def compute_matrix(

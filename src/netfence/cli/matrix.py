@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
 
 from netfence.analysis.matrix import compute_matrix
-from netfence.cli.common import add_files, add_output, declared_ports, flow_port, load_ruleset
+from netfence.cli.common import add_files, declared_ports, flow_port, load_ruleset
 from netfence.errors import UsageError
-from netfence.output.render import matrix_csv, matrix_json, matrix_table
+from netfence.ir.types import EndpointInfo
+from netfence.output.render import matrix_csv, matrix_json, matrix_summary, matrix_table
+
+OUTPUTS = ("table", "wide", "json", "csv", "summary")
+#: Above this many sources or destinations, a full listing (10,000 pods: 100 M pairs per port)
+#: is not what anyone wants by default: without -o, print the summary and say so.
+SUMMARY_THRESHOLD = 2000
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,7 +30,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="80/TCP, 53/UDP, ICMP; repeatable (default: every containerPort in the inventory)",
     )
     parser.add_argument("-n", "--namespace", help="only pods of this namespace (default: all namespaces)")
-    add_output(parser, ("table", "wide", "json", "csv"), "table")
+    parser.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only these sources: NAMESPACE or NAMESPACE/POD, shell wildcards allowed (shop, shop/web-*); repeatable",
+    )
+    parser.add_argument(
+        "--to",
+        dest="destinations",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only these destinations, as --from; repeatable",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUTS,
+        default=None,
+        help=f"output format (default table; summary above {SUMMARY_THRESHOLD:,} sources or destinations)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -35,11 +65,46 @@ def run(args: argparse.Namespace) -> int:
     endpoints = ruleset.endpoints
     if args.namespace:
         endpoints = tuple(e for e in endpoints if e.namespace == args.namespace)
-    matrix = compute_matrix(ruleset, ports, endpoints)
-    if args.output == "json":
+    sources = select(endpoints, args.sources, "--from")
+    destinations = select(endpoints, args.destinations, "--to")
+    output = args.output
+    if output is None:
+        output = "table"
+        if max(len(sources), len(destinations)) > SUMMARY_THRESHOLD:
+            output = "summary"
+            print(
+                f"note: {len(sources):,} sources x {len(destinations):,} destinations: printing counts per namespace "
+                "pair (-o summary); -o json|csv|table lists every pair",
+                file=sys.stderr,
+            )
+    # Only the chosen sources and destinations are classified and evaluated.
+    matrix = compute_matrix(ruleset, ports, endpoints, sources=sources, destinations=destinations)
+    if output == "json":
         matrix_json(matrix, sys.stdout)
-    elif args.output == "csv":
+    elif output == "csv":
         matrix_csv(matrix, sys.stdout)
+    elif output == "summary":
+        matrix_summary(matrix, sys.stdout)
     else:
-        matrix_table(matrix, sys.stdout, wide=args.output == "wide")
+        matrix_table(matrix, sys.stdout, wide=output == "wide")
     return 0
+
+
+def select(endpoints: Sequence[EndpointInfo], patterns: Sequence[str], flag: str) -> tuple[EndpointInfo, ...]:
+    """The endpoints some pattern matches (all of them without patterns), in their order.
+
+    A pattern without `/` matches the namespace, one with `/` the whole `namespace/name`.
+    """
+    if not patterns:
+        return tuple(endpoints)
+    chosen = []
+    matched = set()
+    for endpoint in endpoints:
+        hits = [p for p in patterns if fnmatchcase(endpoint.id if "/" in p else endpoint.namespace, p)]
+        if hits:
+            chosen.append(endpoint)
+            matched.update(hits)
+    unmatched = [p for p in patterns if p not in matched]
+    if unmatched:
+        raise UsageError(f"{flag} {unmatched[0]}: matches no pod (expected NAMESPACE or NAMESPACE/POD, wildcards allowed)")
+    return tuple(chosen)

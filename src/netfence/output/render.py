@@ -13,12 +13,14 @@ from rich.table import Table
 from rich.text import Text
 
 from netfence.analysis.explain import PolicyExplanation
-from netfence.analysis.matrix import Matrix
+from netfence.analysis.matrix import Matrix, namespace_counts
 from netfence.analysis.verdict import Reason, SideVerdict, Verdict
 from netfence.model.policies import Direction
 from netfence.output.data import explanation_data, verdict_data
 
 ALLOWED_MARK, DENIED_MARK = "✓", "·"
+#: How the summary names the group of endpoints without a namespace (Calico host endpoints).
+HOST_GROUP = "(hosts)"
 
 
 def dump(data: Any, fmt: str, out: IO[str]) -> None:
@@ -118,10 +120,11 @@ def matrix_table(matrix: Matrix, out: IO[str], wide: bool = False) -> None:
                 for ok in matrix.row(p, i).tolist()
             ]
             table.add_row(label if wide or not square else f"{i + 1:>2} {label}", *cells)
-        if not square and not wide:
-            table.caption = "columns: " + ", ".join(f"{j + 1} {label}" for j, label in enumerate(destinations))
-            table.caption_justify = "left"
         con.print(table)
+        if not square and not wide:
+            con.print("columns (to):")
+            for j, label in enumerate(destinations):
+                con.print(f"{j + 1:>4} {label}")
         count = matrix.count_allowed(p)
         allowed_total += count
         con.print(f"{port}: {count} of {pairs} flows allowed, {pairs - count} denied")
@@ -132,6 +135,38 @@ def matrix_table(matrix: Matrix, out: IO[str], wide: bool = False) -> None:
         f"{allowed_total} of {total} flows allowed ({ALLOWED_MARK} allowed, {DENIED_MARK} denied)"
     )
     _write_trimmed(buffer.getvalue(), out)
+
+
+def matrix_summary(matrix: Matrix, out: IO[str]) -> None:
+    """Allowed and denied flows per source namespace, destination namespace and port, then per
+    port: what a matrix too large to list says at a glance."""
+    rows = [
+        [c.source_group or HOST_GROUP, c.destination_group or HOST_GROUP, str(c.port), str(c.allowed), str(c.denied)]
+        for c in namespace_counts(matrix)
+    ]
+    head = ["from", "to", "port", "allowed", "denied"]
+    widths = [max([len(head[k]), *(len(r[k]) for r in rows)]) for k in range(len(head))]
+    lines = []
+    for cells in (head, *rows):
+        line = "  ".join(x.rjust(w) if k >= 3 else x.ljust(w) for k, (x, w) in enumerate(zip(cells, widths)))
+        lines.append(line.rstrip() + "\n")
+    out.writelines(lines)
+    out.write("\n")
+    pairs = len(matrix.sources) * len(matrix.destinations)
+    allowed_total = 0
+    for p, port in enumerate(matrix.ports):
+        count = matrix.count_allowed(p)
+        allowed_total += count
+        out.write(f"{port}: {count} of {pairs} flows allowed, {pairs - count} denied\n")
+    who = (
+        f"{len(matrix.sources)} pods"
+        if matrix.sources == matrix.destinations
+        else f"{len(matrix.sources)} sources, {len(matrix.destinations)} destinations"
+    )
+    total = len(matrix.ports) * pairs
+    out.write(
+        f"{len(matrix.ports)} port{'s' if len(matrix.ports) != 1 else ''}, {who}: {allowed_total} of {total} flows allowed\n"
+    )
 
 
 # --- query ------------------------------------------------------------------------------------
