@@ -28,6 +28,7 @@ from netfence.model.calico import CalicoAction, CalicoPolicy, CalicoPort, Calico
 from netfence.model.calico import IcmpMatch as WireIcmp
 from netfence.model.endpoints import EndpointId
 from netfence.model.inventory import Inventory
+from netfence.model.labels import Labels
 from netfence.model.policies import Direction
 from netfence.model.ports import FlowPort, Protocol, RuleProtocol
 
@@ -57,6 +58,9 @@ class CalicoBuilder:
                     return False
             elif (policy.do_not_track or policy.pre_dnat) and member.is_pod:
                 return False  # untracked and pre-DNAT policies apply to host endpoints only
+            scoped = policy.namespace_selector is not None or policy.service_account_selector is not None
+            if scoped and not member.is_pod:
+                return self._selects_host_endpoint(policy, member)
             if not scope.matches(policy.selector, member.labels):
                 return False
             if policy.namespace_selector is not None:
@@ -69,7 +73,25 @@ class CalicoBuilder:
                     return False
             return True
 
-        return frozenset(m.endpoint for m in scope.members if m.endpoint is not None and applies(m))
+        members = scope.by_namespace.get(policy.namespace, []) if policy.namespace is not None else scope.members
+        return frozenset(m.endpoint for m in members if m.endpoint is not None and applies(m))
+
+    def _selects_host_endpoint(self, policy: CalicoPolicy, member: Member) -> bool:
+        """Whether a GlobalNetworkPolicy with a namespaceSelector or serviceAccountSelector applies
+        to a host endpoint.
+
+        Calico rewrites those selectors onto the pcns./pcsa. labels, which a host endpoint does not
+        carry (so `!has(k)` or `k != 'v'` hold for it), and then reads every `all()` of the policy's
+        selectors as "has a namespace" or "has a service account", which it has not.
+        """
+        scope = self.scope
+        if policy.selector.expr is not None and not scope.matches(policy.selector, member.labels, all_=False):
+            return False
+        return all(
+            scope.matches(selector, Labels(), all_=False)
+            for selector in (policy.namespace_selector, policy.service_account_selector)
+            if selector is not None
+        )
 
     def policy_rules(self, policy: CalicoPolicy, direction: Direction, ref: PolicyRef) -> PolicyRules:
         rules: list[Rule] = []
@@ -120,11 +142,12 @@ class CalicoBuilder:
             or (entity.not_selector is not None and scoped)
         ):
             tests: list[Callable[[Member], bool]] = []
+            in_namespaces: Callable[[str | None], bool] | None = None
             if entity.namespace_selector is not None:
-                tests.append(scope.in_namespaces(entity.namespace_selector))
+                in_namespaces = scope.in_namespaces(entity.namespace_selector)
             elif policy.namespace is not None:
                 namespace = policy.namespace
-                tests.append(lambda m: m.namespace == namespace)
+                in_namespaces = lambda ns: ns == namespace  # noqa: E731
             accounts = entity.service_accounts
             if accounts is not None:
                 if accounts.names:
@@ -138,7 +161,7 @@ class CalicoBuilder:
             if entity.selector is not None:
                 selector = entity.selector
                 tests.append(lambda m: scope.matches(selector, m.labels))
-            positive = scope.select(lambda m: all(t(m) for t in tests))
+            positive = scope.select(lambda m: all(t(m) for t in tests), in_namespaces)
         nets = AddressGroup(blocks=tuple(CidrBlock(n) for n in entity.nets)) if entity.nets else None
         excluded: list[AddressGroup] = []
         if entity.not_selector is not None:

@@ -45,17 +45,22 @@ class Scope:
     def __init__(self, inventory: Inventory, pods: Iterable[Pod]) -> None:
         self.inventory = inventory
         namespace_labels: dict[str, Labels] = {}
+        # Equal label sets share one object, so cache lookups find them by identity.
+        interned: dict[Labels, Labels] = {}
+
+        def intern(labels: Labels) -> Labels:
+            return interned.setdefault(labels, labels)
 
         def ns_labels(name: str) -> Labels:
             found = namespace_labels.get(name)
             if found is None:
-                found = namespace_labels[name] = Labels({**inventory.namespace(name).labels, NAME: name})
+                found = namespace_labels[name] = intern(Labels({**inventory.namespace(name).labels, NAME: name}))
             return found
 
         members: list[Member] = []
         for pod in pods:
             account = inventory.service_account(pod.namespace, pod.service_account)
-            account_labels = Labels({**account.labels, NAME: account.name})
+            account_labels = intern(Labels({**account.labels, NAME: account.name}))
             nsl = ns_labels(pod.namespace)
             labels = {
                 **pod.labels,
@@ -66,7 +71,7 @@ class Scope:
                 **{ACCOUNT_PREFIX + k: v for k, v in account_labels.items()},
             }
             members.append(
-                Member(pod.id, (), Labels(labels), pod.namespace, nsl, pod.service_account, account_labels, True)
+                Member(pod.id, (), intern(Labels(labels)), pod.namespace, nsl, pod.service_account, account_labels, True)
             )
         for hep in inventory.host_endpoints:
             members.append(Member(host_endpoint_id(hep.name), (), hep.labels, None))
@@ -81,8 +86,11 @@ class Scope:
                 NAMESPACE: network_set.namespace,
                 **{NAMESPACE_PREFIX + k: v for k, v in nsl.items()},
             }
-            members.append(Member(None, blocks, Labels(labels), network_set.namespace, nsl))
+            members.append(Member(None, blocks, intern(Labels(labels)), network_set.namespace, nsl))
         self.members = tuple(members)
+        self.by_namespace: dict[str | None, list[Member]] = {}
+        for member in self.members:
+            self.by_namespace.setdefault(member.namespace, []).append(member)
         self._ns_labels = ns_labels
         self._cache: dict[tuple[int, Labels, bool, bool], bool] = {}
         self._keep: dict[int, Selector] = {}
@@ -98,25 +106,31 @@ class Scope:
             hit = self._cache[key] = selector.matches(labels, all_=all_, global_=global_)
         return hit
 
-    def in_namespaces(self, selector: Selector) -> Callable[[Member], bool]:
-        """A rule namespaceSelector: `all()` means every namespaced member, `global()` only
-        cluster-wide ones (GlobalNetworkSets, HostEndpoints)."""
+    def in_namespaces(self, selector: Selector) -> Callable[[str | None], bool]:
+        """A rule namespaceSelector, per namespace (None: cluster-wide members): `all()` means
+        every namespaced member, `global()` only cluster-wide ones (GlobalNetworkSets,
+        HostEndpoints)."""
 
-        def test(member: Member) -> bool:
-            if member.namespace_labels is None:
+        def test(namespace: str | None) -> bool:
+            if namespace is None:
                 return self.matches(selector, Labels(), all_=False, global_=True)
-            return self.matches(selector, member.namespace_labels, all_=True, global_=False)
+            return self.matches(selector, self.namespace_labels(namespace), all_=True, global_=False)
 
         return test
 
-    def select(self, test: Callable[[Member], bool]) -> AddressGroup:
+    def select(
+        self, test: Callable[[Member], bool], namespaces: Callable[[str | None], bool] | None = None
+    ) -> AddressGroup:
+        """The addresses of the members passing `test`, looking only into the namespaces that
+        pass `namespaces` (None: all)."""
         endpoints: set[EndpointId] = set()
         blocks: list[CidrBlock] = []
-        for member in self.members:
-            if test(member):
-                if member.endpoint is not None:
-                    endpoints.add(member.endpoint)
-                blocks.extend(member.blocks)
+        for namespace, members in self.by_namespace.items():
+            if namespaces is not None and not namespaces(namespace):
+                continue
+            for member in members:
+                if test(member):
+                    if member.endpoint is not None:
+                        endpoints.add(member.endpoint)
+                    blocks.extend(member.blocks)
         return AddressGroup(frozenset(endpoints), tuple(blocks))
-
-

@@ -10,11 +10,12 @@ from enum import StrEnum
 class Labels(Mapping[str, str]):
     """An immutable, hashable label map."""
 
-    __slots__ = ("_items", "_map")
+    __slots__ = ("_hash", "_items", "_map")
 
     def __init__(self, items: Mapping[str, str] | None = None) -> None:
         self._map: dict[str, str] = dict(items or {})
         self._items = tuple(sorted(self._map.items()))
+        self._hash = hash(self._items)  # label sets are dictionary keys in every selector cache
 
     def __getitem__(self, key: str) -> str:
         return self._map[key]
@@ -26,7 +27,7 @@ class Labels(Mapping[str, str]):
         return len(self._map)
 
     def __hash__(self) -> int:
-        return hash(self._items)
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Labels):
