@@ -31,6 +31,12 @@ What is in it:
   Exists), ipBlock with except, named ports, numeric ports, endPort ranges, egress rules, and
   policies with policyTypes omitted. If M is smaller than the number of default-deny policies,
   only the first M are written.
+- With `--kinds all`, about a tenth of the M policies are of the other kinds netfence reads: a
+  Calico Tier `security` (order 100) with GlobalNetworkPolicies that Deny and Log traffic from
+  dev namespaces into prod pods and Pass the rest on; Calico NetworkPolicies in the default tier
+  (order 500) with selector expressions and notPorts; AdminNetworkPolicies (Deny, Pass, Allow by
+  namespace labels, priorities 10, 20, ...); one BaselineAdminNetworkPolicy. The other policies
+  stay NetworkPolicies.
 """
 
 from __future__ import annotations
@@ -134,10 +140,13 @@ class NamespaceSpec:
 class Cluster:
     """Everything generated, with the random source and address allocators."""
 
-    def __init__(self, pods: int, policies: int, seed: int) -> None:
+    def __init__(self, pods: int, policies: int, seed: int, kinds: str = "networkpolicy") -> None:
         self.n_pods = pods
         self.n_policies = policies
         self.seed = seed
+        self.kinds = kinds
+        #: Cluster-scoped objects (Tier, GlobalNetworkPolicy, AdminNetworkPolicy, ...).
+        self.cluster_objects: list[dict[str, Any]] = []
         self.rng = random.Random(seed)
         self.namespaces: list[NamespaceSpec] = []
         self.nodes = [f"node-{i:02d}" for i in range(max(3, -(-pods // 30)))]
@@ -371,6 +380,66 @@ class Cluster:
     # --- policies ------------------------------------------------------------------------------
 
     def _policies(self) -> None:
+        other_kinds = 0
+        if self.kinds == "all":
+            other_kinds = self._other_kinds(max(4, self.n_policies // 10))
+        self._network_policies(self.n_policies - other_kinds)
+
+    def _other_kinds(self, budget: int) -> int:
+        """Calico and AdminNetworkPolicy objects, `budget` policies at most; how many were made."""
+        rng = self.rng
+        apps = [ns for ns in self.namespaces if not ns.system]
+        made: list[dict[str, Any]] = [
+            {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"}, "spec": {"order": 100}},
+            {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+             "metadata": {"name": "security.prod-from-dev"},
+             "spec": {"tier": "security", "order": 10, "selector": "env == 'prod'", "types": ["Ingress"],
+                      "ingress": [{"action": "Log", "source": {"namespaceSelector": "env == 'dev'"}},
+                                  {"action": "Deny", "source": {"namespaceSelector": "env == 'dev'"}},
+                                  {"action": "Pass"}]}},
+            {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy",
+             "metadata": {"name": "default"},
+             "spec": {"subject": {"namespaces": {"matchLabels": {"env": "prod"}}},
+                      "ingress": [{"name": "no-staging", "action": "Deny",
+                                   "from": [{"namespaces": {"matchLabels": {"env": "staging"}}}]}]}},
+        ]  # fmt: skip
+        count = 2  # the Tier is not a policy
+        priority = 10
+        while count < budget:
+            choice = rng.random()
+            if choice < 0.5:
+                ns = rng.choice(apps)
+                store = self._pick(ns.by_tier("db", "cache", "queue"))
+                if store is None:
+                    continue
+                ns.policies.append(
+                    {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+                     "metadata": {"name": f"calico-{store.name}-{count}", "namespace": ns.name},
+                     "spec": {"order": 500, "selector": f"app == '{store.name}'", "types": ["Ingress"],
+                              "ingress": [{"action": "Allow", "protocol": "TCP",
+                                           "source": {"selector": "tier in {'api', 'worker'} && !has(canary)"},
+                                           "destination": {"notPorts": [9100]}},
+                                          {"action": "Deny", "source": {"selector": "tier == 'web'"}}]}}
+                )  # fmt: skip
+            else:
+                team = rng.choice(TEAMS)
+                action = rng.choice(["Deny", "Pass", "Allow"])
+                made.append(
+                    {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+                     "metadata": {"name": f"{action.lower()}-{team}-from-{count}"},
+                     "spec": {"priority": priority,
+                              "subject": {"namespaces": {"matchLabels": {"team": team}}},
+                              "ingress": [{"name": f"{action.lower()}-other-teams", "action": action,
+                                           "from": [{"namespaces": {"matchExpressions": [
+                                               {"key": "team", "operator": "NotIn", "values": [team, PLATFORM_TEAM]}]}}],
+                                           "ports": [{"portNumber": {"protocol": "TCP", "port": 9090}}]}]}}
+                )  # fmt: skip
+                priority += 10
+            count += 1
+        self.cluster_objects = made
+        return count
+
+    def _network_policies(self, n_policies: int) -> None:
         apps = [ns for ns in self.namespaces if not ns.system]
         baseline: list[tuple[NamespaceSpec, dict[str, Any]]] = []
         for ns in apps:
@@ -379,13 +448,13 @@ class Cluster:
             if ns.env == "prod":
                 ns.default_deny_egress = True
                 baseline.append((ns, policy(ns, "default-deny-egress", {}, ["Egress"], egress=[DNS_RULE])))
-        for ns, deny in baseline[: self.n_policies]:
+        for ns, deny in baseline[: n_policies]:
             ns.policies.append(deny)
-        remaining = self.n_policies - min(self.n_policies, len(baseline))
+        remaining = n_policies - min(n_policies, len(baseline))
         order = list(apps)
         self.rng.shuffle(order)
         attempts = 0
-        while remaining > 0 and attempts < 50 * self.n_policies + 100:
+        while remaining > 0 and attempts < 50 * n_policies + 100:
             ns = order[attempts % len(order)]
             attempts += 1
             body = self._allow_policy(ns)
@@ -600,16 +669,21 @@ class Cluster:
             for ns in self.namespaces
         ]
         _dump(out / "namespaces.yaml", namespaces)
+        (out / "cluster-policies.yaml").unlink(missing_ok=True)
+        if self.cluster_objects:
+            _dump(out / "cluster-policies.yaml", self.cluster_objects)
         for ns in self.namespaces:
             _dump(out / f"{ns.name}.yaml", ns.services + ns.pods + ns.policies)
         (out / "GENERATED.txt").write_text(self.summary() + "\n")
 
     def summary(self) -> str:
         pods = sum(len(ns.pods) for ns in self.namespaces)
-        policies = sum(len(ns.policies) for ns in self.namespaces)
+        policies = sum(len(ns.policies) for ns in self.namespaces) + sum(
+            o["kind"] != "Tier" for o in self.cluster_objects
+        )
         services = sum(len(ns.services) for ns in self.namespaces)
         return (
-            f"{command_line(self.n_pods, self.n_policies, self.seed)}\n"
+            f"{command_line(self.n_pods, self.n_policies, self.seed, self.kinds)}\n"
             f"generator {generator_checksum()}\n"
             f"namespaces={len(self.namespaces)} pods={pods} services={services} policies={policies} "
             f"nodes={len(self.nodes)}"
@@ -623,8 +697,9 @@ DNS_RULE: dict[str, Any] = {
 }
 
 
-def command_line(pods: int, policies: int, seed: int) -> str:
-    return f"bench/generate.py --pods {pods} --policies {policies} --seed {seed}"
+def command_line(pods: int, policies: int, seed: int, kinds: str = "networkpolicy") -> str:
+    extra = f" --kinds {kinds}" if kinds != "networkpolicy" else ""
+    return f"bench/generate.py --pods {pods} --policies {policies} --seed {seed}{extra}"
 
 
 def generator_checksum() -> str:
@@ -665,9 +740,9 @@ def _dump(path: Path, documents: list[dict[str, Any]]) -> None:
     path.write_text(text)
 
 
-def generate(pods: int, policies: int, seed: int, out: Path) -> Cluster:
+def generate(pods: int, policies: int, seed: int, out: Path, kinds: str = "networkpolicy") -> Cluster:
     """Generate the cluster and write it to `out` (its *.yaml files are replaced)."""
-    cluster = Cluster(pods, policies, seed)
+    cluster = Cluster(pods, policies, seed, kinds)
     cluster.generate()
     cluster.write(out)
     return cluster
@@ -679,10 +754,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", type=int, default=200, help="number of NetworkPolicies (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="output directory (its *.yaml files are replaced)")
+    parser.add_argument("--kinds", choices=("networkpolicy", "all"), default="networkpolicy",
+                        help="networkpolicy (default), or all: also Calico and AdminNetworkPolicy kinds")
     args = parser.parse_args(argv)
     if args.pods < 1 or args.policies < 0:
         parser.error("--pods must be at least 1 and --policies at least 0")
-    cluster = generate(args.pods, args.policies, args.seed, args.out)
+    cluster = generate(args.pods, args.policies, args.seed, args.out, args.kinds)
     print(cluster.summary().splitlines()[-1], "->", args.out)
     return 0
 
