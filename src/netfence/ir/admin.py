@@ -44,12 +44,12 @@ class AdminBuilder:
     def _rule(self, ref: RuleRef, rule: AdminRule) -> Rule:
         action = ACTIONS[rule.action]
         if any(peer.unknown for peer in rule.peers):
-            # A peer of a newer API: fail closed. An Allow matches nothing of it; a Deny or
-            # Pass denies everything for the subject (what the API asks implementations to do).
-            known = tuple(p for p in rule.peers if not p.unknown)
-            if action is not Action.ALLOW:
-                return Rule(ref, Action.DENY, None, None)
-            rule = AdminRule(rule.action, known, rule.ports, rule.name)
+            # A peer of a newer API: the rule fails closed, as in Calico. An Allow rule matches
+            # nothing (its known peers with it); a Deny or Pass rule denies everything for the
+            # subject, whatever its ports.
+            if action is Action.ALLOW:
+                return Rule(ref, Action.ALLOW, (), None)
+            return Rule(ref, Action.DENY, None, None)
         peers = tuple(self._peer(i, peer) for i, peer in enumerate(rule.peers))
         ports = None
         if rule.ports is not None:

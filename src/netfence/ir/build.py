@@ -97,13 +97,13 @@ def build_ruleset(inventory: Inventory) -> Ruleset:
     calico = CalicoBuilder(inventory, scope, by_id)
     admin = AdminBuilder(inventory, resolver.pods, resolver.namespaces)
 
+    # Calico's built-in tiers always exist (Calico policies may name them too); a tier no policy
+    # is placed in is left out below.
     specs = {
         DEFAULT_TIER: _TierSpec(DEFAULT_TIER, DEFAULT_TIER_ORDER, Action.DENY),
+        ADMIN_TIER: _TierSpec(ADMIN_TIER, ADMIN_TIER_ORDER, None),
+        BASELINE_TIER: _TierSpec(BASELINE_TIER, BASELINE_TIER_ORDER, None),
     }
-    if any(p.tier is AdminTier.ADMIN for p in inventory.admin_policies):
-        specs[ADMIN_TIER] = _TierSpec(ADMIN_TIER, ADMIN_TIER_ORDER, None)
-    if any(p.tier is AdminTier.BASELINE for p in inventory.admin_policies):
-        specs[BASELINE_TIER] = _TierSpec(BASELINE_TIER, BASELINE_TIER_ORDER, None)
     for tier in inventory.tiers:
         end = Action.DENY if tier.default_action is TierDefaultAction.DENY else None
         specs[tier.name] = _TierSpec(tier.name, tier.order, end)

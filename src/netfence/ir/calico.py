@@ -7,7 +7,7 @@ service accounts, network sets), ports always test the destination port.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from netfence.ir.scope import Member, Scope
@@ -26,7 +26,7 @@ from netfence.ir.types import (
 )
 from netfence.model.calico import CalicoAction, CalicoPolicy, CalicoPort, CalicoRule, EntityRule
 from netfence.model.calico import IcmpMatch as WireIcmp
-from netfence.model.endpoints import EndpointId
+from netfence.model.endpoints import EndpointId, Pod
 from netfence.model.inventory import Inventory
 from netfence.model.labels import Labels
 from netfence.model.policies import Direction
@@ -185,13 +185,11 @@ class CalicoBuilder:
         backends = self.inventory.backends(service) if service is not None else ()
         if direction is Direction.INGRESS:
             # Traffic from the service's endpoint pods, any source port.
-            ids = frozenset(p.id for p in backends if p.id in self.endpoints)
-            blocks = tuple(CidrBlock.of(ip) for p in backends if p.id not in self.endpoints for ip in p.ips)
-            return [replace(base, peers=(PeerMatch(0, ids, blocks),))]
+            return [replace(base, peers=(self._backend_peer(backends),))]
         # Egress: traffic to the endpoint pods on their target port and protocol. Split the
         # backends by (protocol, number) so every IR rule pairs addresses with their port.
         assert service is not None or not backends
-        groups: dict[tuple[Protocol, int], set[EndpointId]] = {}
+        groups: dict[tuple[Protocol, int], list[Pod]] = {}
         for pod in backends:
             info = self.endpoints.get(pod.id)
             for port in service.ports if service is not None else ():
@@ -202,20 +200,27 @@ class CalicoBuilder:
                     )
                 else:
                     number = target
-                if number is None or info is None:
+                if number is None:
                     continue
                 flow = FlowPort(port.protocol, number)
                 if base.ports is not None and not any(entry.matches(flow, info) for entry in base.ports):
                     continue  # the rule's own ports leave this one out
-                groups.setdefault((port.protocol, number), set()).add(pod.id)
+                groups.setdefault((port.protocol, number), []).append(pod)
         return [
             replace(
                 base,
-                peers=(PeerMatch(0, frozenset(ids)),),
+                peers=(self._backend_peer(pods),),
                 ports=(PortMatch(0, protocol, number, number),),
             )
-            for (protocol, number), ids in sorted(groups.items())
+            for (protocol, number), pods in sorted(groups.items())
         ]
+
+    def _backend_peer(self, backends: Iterable[Pod]) -> PeerMatch:
+        """The addresses of a Service's endpoint pods: hostNetwork ones (not endpoints) by address."""
+        backends = tuple(backends)
+        ids = frozenset(p.id for p in backends if p.id in self.endpoints)
+        blocks = tuple(CidrBlock.of(ip) for p in backends if p.id not in self.endpoints for ip in p.ips)
+        return PeerMatch(0, ids, blocks)
 
 
 def _ports(entries: tuple[CalicoPort, ...], protocol: RuleProtocol | None) -> tuple[PortMatch, ...] | None:
