@@ -221,6 +221,19 @@ def test_baseline_rules_are_evaluated_in_written_order(cluster: World) -> None:
     unrestricted(ingress(c, "a1/web", "b/untrusted"))  # b is not a subject
 
 
+def test_the_baseline_egress_rules_decide_for_pods_no_egress_network_policy_selects(cluster: World) -> None:
+    objects = [
+        banp(namespaces(team="a"), egress=[rule("Allow", [namespaces(team="a")], to=True), rule("Deny", [{"networks": ["0.0.0.0/0"]}], to=True)]),
+        k8s_np("a2", "api-out", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "198.51.100.0/24"}}]}]}),
+    ]
+    c = cluster(*base(), *objects)
+    by_rule(egress(c, "a1/web", "a2/api"), "BaselineAdminNetworkPolicy default egress[0]", BASELINE, True)
+    by_rule(egress(c, "a1/web", "b/untrusted"), "BaselineAdminNetworkPolicy default egress[1]", BASELINE, False)
+    by_rule(egress(c, "a1/web", "198.51.100.1", "443/TCP"), "BaselineAdminNetworkPolicy default egress[1]", BASELINE, False)
+    by_rule(egress(c, "a2/api", "198.51.100.1", "443/TCP"), "NetworkPolicy a2/api-out egress[0]", "default", True)
+    isolated(egress(c, "a2/api", "a1/web"))
+
+
 def test_a_flow_nothing_matched_is_allowed(cluster: World) -> None:
     objects = [
         anp("p", 10, namespaces(), ingress=[rule("Deny", [namespaces(team="nobody")])]),
@@ -426,6 +439,16 @@ def test_a_baseline_tier_cluster_network_policy_runs_after_network_policy_by_pri
     by_rule(ingress(c, "a2/api", "a1/web"), "ClusterNetworkPolicy z-accept-api ingress[0]", BASELINE, True)
     by_rule(ingress(c, "b/untrusted", "a1/web"), "ClusterNetworkPolicy a-deny-all ingress[0]", BASELINE, False)
     isolated(ingress(c, "a2/api", "a1/db"))  # NetworkPolicy isolation comes first
+
+
+def test_a_pass_in_the_baseline_tier_leaves_the_flow_allowed(cluster: World) -> None:
+    objects = [
+        cluster_np("pass-api", "Baseline", 1, namespaces(), ingress=[rule("Pass", [pods({"app": "api"})])]),
+        cluster_np("deny-all", "Baseline", 2, namespaces(), ingress=[rule("Deny", [namespaces()])]),
+    ]
+    c = cluster(*base(), *objects)
+    unrestricted(ingress(c, "a2/api", "a1/web"))
+    by_rule(ingress(c, "b/untrusted", "a1/web"), "ClusterNetworkPolicy deny-all ingress[0]", BASELINE, False)
 
 
 def test_cluster_network_policy_protocols_match_like_ports(cluster: World) -> None:

@@ -379,6 +379,14 @@ def test_not_selector_excludes_every_address_of_a_matching_network_set(cluster: 
     by_rule(ingress(c, "dev/b", "dev/a"), "GlobalNetworkPolicy p ingress[0]")
 
 
+def test_not_selector_is_not_scoped_to_the_policy_namespace(cluster: World) -> None:
+    objects = [*base(), global_set("blocked", {"role": "blocked"}, ["10.0.1.2/32"])]
+    allow = [rule("Allow", **source(selector="all()", notSelector="role == 'blocked'"))]
+    c = cluster(*objects, calico_np("dev", "p", selector="app == 'a'", ingress=allow))
+    isolated(ingress(c, "dev/b", "dev/a"))  # excluded by a GlobalNetworkSet the namespace cannot select
+    by_rule(ingress(c, "dev/c", "dev/a"), "CalicoNetworkPolicy dev/p ingress[0]")
+
+
 def test_nets_and_not_nets_match_addresses_of_pods_and_outside_hosts_alike(cluster: World) -> None:
     rules = [rule("Allow", **source(nets=["10.0.0.0/8", "203.0.113.0/24"], notNets=["10.0.2.0/24"]))]
     c = cluster(*base(), calico_np("dev", "p", selector="app == 'a'", ingress=rules))
@@ -607,6 +615,16 @@ def test_a_kubernetes_network_policy_sits_at_order_1000_in_the_default_tier(clus
     c = cluster(*base(), allow_b, deny_from("deny-b", "b", order=order))
     side = ingress(c, "dev/b", "dev/a")
     assert (str(side.rule), side.tier, side.allowed) == (decider, "default", order > 1000)
+
+
+def test_a_calico_pass_before_order_1000_skips_kubernetes_network_policy_isolation(cluster: World) -> None:
+    allow_c = k8s_np("dev", "allow-c", {"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "c"}}}]}]})
+    skip = gnp("skip-b", order=10, selector="app == 'a'", ingress=[rule("Pass", **source(selector="app == 'b'"))])
+    c = cluster(*base(), allow_c, skip)
+    unrestricted(ingress(c, "dev/b", "dev/a"))  # no later tier: the profiles allow
+    unrestricted(ingress(c, "prod/b", "dev/a"))  # a global selector: app=b of every namespace
+    isolated(ingress(c, "prod/a", "dev/a"))
+    by_rule(ingress(c, "dev/c", "dev/a"), "NetworkPolicy dev/allow-c ingress[0]")
 
 
 def test_worked_example_of_the_default_tier(cluster: World) -> None:
