@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netfence.analysis.verdict import Flow, Verdict, evaluate
+from netfence.analysis.verdict import Flow, Party, Verdict, evaluate
 from netfence.cli.common import add_files, add_output, flow_port, load_ruleset
-from netfence.cli.targets import resolve_party, resolve_service
+from netfence.cli.targets import ServiceTarget, outside_entry, resolve_party, resolve_service
+from netfence.ir.types import EndpointKind, Ruleset
+from netfence.model.endpoints import EndpointId
+from netfence.model.inventory import Inventory
+from netfence.model.ports import FlowPort
+from netfence.output.data import flow_port_data
 from netfence.output.render import verdict_text, verdicts_dump
 
 
@@ -32,8 +37,11 @@ def run(args: argparse.Namespace) -> int:
         destination = resolve_party(inventory, ruleset, args.destination, args.namespace, "--to")
         verdicts = [evaluate(ruleset, Flow(source, destination, port))]
     else:
-        verdicts = [evaluate(ruleset, Flow(source, backend, target)) for backend, target in service.backends]
         info = {"service": service.service.id, "port": port.port, "protocol": str(port.protocol)}
+        if source.endpoint is not None and source.endpoint.kind is EndpointKind.EXTERNAL:
+            verdicts = _from_outside(inventory, ruleset, source, service, port, info)
+        else:
+            verdicts = [evaluate(ruleset, Flow(source, backend, target)) for backend, target in service.backends]
         if service.missing:
             info["backendsWithoutTargetPort"] = list(service.missing)
     allowed = bool(verdicts) and all(v.allowed for v in verdicts)
@@ -42,6 +50,40 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(verdicts, info)
     return 0 if allowed else 1
+
+
+def _from_outside(
+    inventory: Inventory,
+    ruleset: Ruleset,
+    source: Party,
+    service: ServiceTarget,
+    port: FlowPort,
+    info: dict[str, object],
+) -> list[Verdict]:
+    """An external workload reaching a Service: its egress is judged on what it connects to (a
+    node's nodePort, the load balancer), the backend's ingress on the address it then sees."""
+    verdicts: list[Verdict] = []
+    entries: list[dict[str, object]] = []
+    for backend, target in service.backends:
+        pod = inventory.pod(EndpointId(backend.label.split(" ")[0]))
+        entry = outside_entry(inventory, service.service, port, pod) if pod is not None else None
+        if entry is None:
+            verdicts.append(evaluate(ruleset, Flow(source, backend, target)))
+            entries.append({"backend": backend.label, "via": None})
+            continue
+        outward = evaluate(ruleset, Flow(source, Party.outside(entry.address), entry.port))
+        seen = source if entry.masquerade is None else Party.outside(entry.masquerade)
+        inward = evaluate(ruleset, Flow(seen, backend, target))
+        verdicts.append(Verdict(Flow(source, backend, target), outward.egress, inward.ingress))
+        entries.append(
+            {
+                "backend": backend.label,
+                "via": {"address": str(entry.address), **flow_port_data(entry.port), "what": entry.what},
+                "sourceSeenByBackend": str(entry.masquerade) if entry.masquerade is not None else source.label,
+            }
+        )
+    info["fromOutside"] = entries
+    return verdicts
 
 
 def _print(verdicts: list[Verdict], info: dict[str, object] | None) -> None:
@@ -54,5 +96,14 @@ def _print(verdicts: list[Verdict], info: dict[str, object] | None) -> None:
         assert isinstance(skipped, list)
         for pod in skipped:
             print(f"  skipped {pod}: it does not declare the service's targetPort")
-    for verdict in verdicts:
+    outside = info.get("fromOutside") if info is not None else None
+    for i, verdict in enumerate(verdicts):
         verdict_text(verdict, sys.stdout)
+        if isinstance(outside, list):
+            via = outside[i]["via"]
+            if via is None:
+                print("  via      nothing: the service is not published outside the cluster (judged as a direct flow)")
+            else:
+                seen = outside[i]["sourceSeenByBackend"]
+                where = f"{via['address']}:{via['port']}/{via['protocol']}"
+                print(f"  via      {where} ({via['what']}); the backend sees {seen}")

@@ -34,7 +34,7 @@ from netfence.model.calico import (
     HostEndpoint,
     TierDefaultAction,
 )
-from netfence.model.endpoints import EndpointId, Pod
+from netfence.model.endpoints import EndpointId, ExternalWorkload, Pod
 from netfence.model.inventory import Inventory
 from netfence.model.labels import Labels, LabelSelector
 from netfence.model.policies import Direction, NetworkPolicy, Peer, PolicyPort, PolicyRule
@@ -54,6 +54,16 @@ def host_endpoint_info(hep: HostEndpoint) -> EndpointInfo:
     default = None if DEFAULT_ALLOW_PROFILE in hep.profiles else Action.DENY
     return EndpointInfo(
         host_endpoint_id(hep.name), "", hep.name, hep.expected_ips, hep.node, named, EndpointKind.HOST, default
+    )
+
+
+def external_workload_info(workload: ExternalWorkload) -> EndpointInfo:
+    named = tuple(sorted((p.name, p.protocol, p.port) for p in workload.ports if p.name))
+    # Like a pod and unlike a HostEndpoint: a workload no policy selects is not restricted.
+    # Listing a host in the inventory changes no verdict; a policy selecting it starts its
+    # whitelist (what its own firewall then enforces: `netfence compile --host`).
+    return EndpointInfo(
+        workload.id, "", workload.name, workload.addresses, None, named, EndpointKind.EXTERNAL, Action.ALLOW
     )
 
 
@@ -91,6 +101,7 @@ def build_ruleset(inventory: Inventory) -> Ruleset:
     """
     pods = [p for p in inventory.pods if not p.host_network]
     endpoints = [endpoint_info(p) for p in pods] + [host_endpoint_info(h) for h in inventory.host_endpoints]
+    endpoints += [external_workload_info(w) for w in inventory.external_workloads]
     by_id = {e.id: e for e in endpoints}
     resolver = _Resolver(inventory, pods)
     scope = Scope(inventory, pods)

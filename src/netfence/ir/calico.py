@@ -16,6 +16,7 @@ from netfence.ir.types import (
     AddressGroup,
     CidrBlock,
     EndpointInfo,
+    EndpointKind,
     IcmpMatch,
     PeerMatch,
     PolicyRef,
@@ -26,7 +27,7 @@ from netfence.ir.types import (
 )
 from netfence.model.calico import CalicoAction, CalicoPolicy, CalicoPort, CalicoRule, EntityRule
 from netfence.model.calico import IcmpMatch as WireIcmp
-from netfence.model.endpoints import EndpointId, Pod
+from netfence.model.endpoints import EndpointId, IPAddress, Pod
 from netfence.model.inventory import Inventory
 from netfence.model.labels import Labels
 from netfence.model.policies import Direction
@@ -56,12 +57,12 @@ class CalicoBuilder:
                 # A namespaced policy selects the pods of its namespace only.
                 if not member.is_pod or member.namespace != policy.namespace:
                     return False
-            elif (policy.do_not_track or policy.pre_dnat) and member.is_pod:
+            elif (policy.do_not_track or policy.pre_dnat) and (member.is_pod or member.kind == "external"):
                 return False  # untracked and pre-DNAT policies apply to host endpoints only
             scoped = policy.namespace_selector is not None or policy.service_account_selector is not None
             if scoped and not member.is_pod:
                 return self._selects_host_endpoint(policy, member)
-            if not scope.matches(policy.selector, member.labels):
+            if not scope.member_matches(policy.selector, member):
                 return False
             if policy.namespace_selector is not None:
                 labels = member.namespace_labels
@@ -85,7 +86,7 @@ class CalicoBuilder:
         selectors as "has a namespace" or "has a service account", which it has not.
         """
         scope = self.scope
-        if policy.selector.expr is not None and not scope.matches(policy.selector, member.labels, all_=False):
+        if policy.selector.expr is not None and not scope.member_matches(policy.selector, member, all_=False):
             return False
         return all(
             scope.matches(selector, Labels(), all_=False)
@@ -123,7 +124,10 @@ class CalicoBuilder:
             local=self._side(policy, local),
         )
         if remote.services is not None:
-            return self._service_rules(base, remote, ref.direction)
+            rules = self._service_rules(base, remote, ref.direction)
+            if ref.direction is Direction.EGRESS:
+                rules = self._from_outside(policy, base, remote, rules)
+            return rules
         peer = self._side(policy, remote)
         return [replace(base, peers=None if peer is None else (peer,))]
 
@@ -160,13 +164,13 @@ class CalicoBuilder:
                     )
             if entity.selector is not None:
                 selector = entity.selector
-                tests.append(lambda m: scope.matches(selector, m.labels))
+                tests.append(lambda m: scope.member_matches(selector, m))
             positive = scope.select(lambda m: all(t(m) for t in tests), in_namespaces)
         nets = AddressGroup(blocks=tuple(CidrBlock(n) for n in entity.nets)) if entity.nets else None
         excluded: list[AddressGroup] = []
         if entity.not_selector is not None:
             not_selector = entity.not_selector
-            excluded.append(scope.select(lambda m: scope.matches(not_selector, m.labels)))
+            excluded.append(scope.select(lambda m: scope.member_matches(not_selector, m)))
         if entity.not_nets:
             excluded.append(AddressGroup(blocks=tuple(CidrBlock(n) for n in entity.not_nets)))
         if positive is None and nets is None and not excluded:
@@ -215,12 +219,62 @@ class CalicoBuilder:
             for (protocol, number), pods in sorted(groups.items())
         ]
 
+    def _from_outside(self, policy: CalicoPolicy, base: Rule, side: EntityRule, rules: list[Rule]) -> list[Rule]:
+        """An egress rule to a Service, for the external workloads the policy selects: they reach
+        it the way a client outside the cluster does, on every node's address at the nodePort
+        (NodePort and LoadBalancer Services; with externalTrafficPolicy Local only the nodes that
+        run a backend forward it), on its load-balancer IPs and external IPs at its port. Pods
+        and host endpoints keep `rules` (the backends on their target ports), and the workloads
+        do not get those: they are not on the pod network's path to the backends.
+        """
+        assert side.services is not None
+        subjects = self.subjects(policy)
+        external = frozenset(s for s in subjects if self.endpoints[s].kind is EndpointKind.EXTERNAL)
+        if not external:
+            return rules
+        inside = subjects - external
+        out = [replace(rule, local=_also(rule.local, inside)) for rule in rules] if inside else []
+        service = self.inventory.service(side.services.namespace, side.services.name)
+        if service is None:
+            return out
+        nodes = self.inventory.nodes
+        if service.external_traffic_policy == "Local":
+            hosting = {pod.node for pod in self.inventory.backends(service)}
+            nodes = tuple(node for node in nodes if node.name in hosting)
+        groups: dict[tuple[Protocol, int], list[IPAddress]] = {}
+        for port in service.ports:
+            if base.protocol is not None and port.protocol != base.protocol:
+                continue
+            if service.type in ("NodePort", "LoadBalancer") and port.node_port is not None:
+                groups.setdefault((port.protocol, port.node_port), []).extend(a for n in nodes for a in n.addresses)
+            balancers = service.load_balancer_ips if service.type == "LoadBalancer" else ()
+            groups.setdefault((port.protocol, port.port), []).extend((*balancers, *service.external_ips))
+        for (protocol, number), addresses in sorted(groups.items()):
+            if addresses:
+                blocks = tuple(CidrBlock.of(a) for a in dict.fromkeys(addresses))
+                out.append(
+                    replace(
+                        base,
+                        peers=(PeerMatch(0, blocks=blocks),),
+                        ports=(PortMatch(0, protocol, number, number),),
+                        local=_also(base.local, external),
+                    )
+                )
+        return out
+
     def _backend_peer(self, backends: Iterable[Pod]) -> PeerMatch:
         """The addresses of a Service's endpoint pods: hostNetwork ones (not endpoints) by address."""
         backends = tuple(backends)
         ids = frozenset(p.id for p in backends if p.id in self.endpoints)
         blocks = tuple(CidrBlock.of(ip) for p in backends if p.id not in self.endpoints for ip in p.ips)
         return PeerMatch(0, ids, blocks)
+
+
+def _also(local: PeerMatch | None, endpoints: frozenset[EndpointId]) -> PeerMatch:
+    """`local` narrowed to `endpoints` (the rule then applies to those subjects only)."""
+    if local is None:
+        return PeerMatch(0, endpoints)
+    return replace(local, also=(*local.also, AddressGroup(endpoints)))
 
 
 def _ports(entries: tuple[CalicoPort, ...], protocol: RuleProtocol | None) -> tuple[PortMatch, ...] | None:

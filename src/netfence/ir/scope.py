@@ -1,14 +1,16 @@
-"""What Calico selectors range over: pods, host endpoints and network sets, with the labels
-Calico gives them (their own plus the namespace, service-account and orchestrator labels)."""
+"""What Calico selectors range over: pods, host endpoints, external workloads and network sets,
+with the labels Calico gives them (their own plus the namespace, service-account and orchestrator
+labels) and, for selectors that read them, netfence's well-known derived labels (metadata.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from netfence.ir import metadata
 from netfence.ir.types import AddressGroup, CidrBlock
 from netfence.model.calico_selector import Selector
-from netfence.model.endpoints import EndpointId, Pod
+from netfence.model.endpoints import EndpointId, IPAddress, Pod
 from netfence.model.inventory import Inventory
 from netfence.model.labels import Labels
 
@@ -31,7 +33,7 @@ class Member:
     endpoint: EndpointId | None
     blocks: tuple[CidrBlock, ...]
     labels: Labels
-    #: None for cluster-wide things: GlobalNetworkSets and HostEndpoints.
+    #: None for cluster-wide things: GlobalNetworkSets, HostEndpoints and ExternalWorkloads.
     namespace: str | None
     #: The namespace's labels plus projectcalico.org/name (namespaced members only).
     namespace_labels: Labels | None = None
@@ -39,6 +41,12 @@ class Member:
     #: The service account's labels plus projectcalico.org/name (pods only).
     account_labels: Labels | None = None
     is_pod: bool = False
+    #: For netfence's derived labels: kind (pod, host-endpoint, external, network-set), object
+    #: name, node and addresses.
+    kind: str = ""
+    name: str = ""
+    node: str | None = None
+    addresses: tuple[IPAddress, ...] = ()
 
 
 class Scope:
@@ -71,14 +79,52 @@ class Scope:
                 **{ACCOUNT_PREFIX + k: v for k, v in account_labels.items()},
             }
             members.append(
-                Member(pod.id, (), intern(Labels(labels)), pod.namespace, nsl, pod.service_account, account_labels, True)
+                Member(
+                    pod.id,
+                    (),
+                    intern(Labels(labels)),
+                    pod.namespace,
+                    nsl,
+                    pod.service_account,
+                    account_labels,
+                    True,
+                    "pod",
+                    pod.name,
+                    pod.node,
+                    pod.ips,
+                )
             )
         for hep in inventory.host_endpoints:
-            members.append(Member(host_endpoint_id(hep.name), (), hep.labels, None))
+            members.append(
+                Member(
+                    host_endpoint_id(hep.name),
+                    (),
+                    hep.labels,
+                    None,
+                    kind="host-endpoint",
+                    name=hep.name,
+                    node=hep.node,
+                    addresses=hep.expected_ips,
+                )
+            )
+        for workload in inventory.external_workloads:
+            # Cluster-wide like a HostEndpoint: namespaced selectors reach it through global().
+            members.append(
+                Member(
+                    workload.id,
+                    (),
+                    workload.labels,
+                    None,
+                    kind="external",
+                    name=workload.name,
+                    addresses=workload.addresses,
+                )
+            )
         for network_set in inventory.network_sets:
             blocks = tuple(CidrBlock(net) for net in network_set.nets)
             if network_set.namespace is None:
-                members.append(Member(None, blocks, network_set.labels, None))
+                labelled = network_set.labels
+                members.append(Member(None, blocks, labelled, None, kind="network-set", name=network_set.name))
                 continue
             nsl = ns_labels(network_set.namespace)
             labels = {
@@ -86,7 +132,8 @@ class Scope:
                 NAMESPACE: network_set.namespace,
                 **{NAMESPACE_PREFIX + k: v for k, v in nsl.items()},
             }
-            members.append(Member(None, blocks, intern(Labels(labels)), network_set.namespace, nsl))
+            labelled, where = intern(Labels(labels)), network_set.namespace
+            members.append(Member(None, blocks, labelled, where, nsl, kind="network-set", name=network_set.name))
         self.members = tuple(members)
         self.by_namespace: dict[str | None, list[Member]] = {}
         for member in self.members:
@@ -94,6 +141,9 @@ class Scope:
         self._ns_labels = ns_labels
         self._cache: dict[tuple[int, Labels, bool, bool], bool] = {}
         self._keep: dict[int, Selector] = {}
+        self._reads_derived: dict[int, bool] = {}
+        #: id(member) -> its labels with the derived ones, once per address; made on first use.
+        self._variants: dict[int, tuple[Labels, ...]] | None = None
 
     def namespace_labels(self, name: str) -> Labels:
         return self._ns_labels(name)
@@ -105,6 +155,27 @@ class Scope:
             self._keep[id(selector)] = selector  # keeps the id unique while it is a cache key
             hit = self._cache[key] = selector.matches(labels, all_=all_, global_=global_)
         return hit
+
+    def member_matches(self, selector: Selector, member: Member, all_: bool = True) -> bool:
+        """`selector` against a member's labels; with its derived labels too when the selector
+        reads a netfence.dev/ key (then one address at a time: any may match)."""
+        reads = self._reads_derived.get(id(selector))
+        if reads is None:
+            self._keep[id(selector)] = selector
+            reads = self._reads_derived[id(selector)] = metadata.uses_derived(selector)
+        if not reads:
+            return self.matches(selector, member.labels, all_=all_)
+        return any(selector.matches(labels, all_=all_) for labels in self._member_variants()[id(member)])
+
+    def _member_variants(self) -> dict[int, tuple[Labels, ...]]:
+        if self._variants is None:
+            services = metadata.backed_services(self.inventory)
+            self._variants = {}
+            for member in self.members:
+                backed = services.get(member.endpoint, ()) if member.is_pod and member.endpoint is not None else ()
+                derived = metadata.derived(member.kind, member.name, member.namespace, member.node, backed)
+                self._variants[id(member)] = metadata.variants({**member.labels, **derived}, member.addresses)
+        return self._variants
 
     def in_namespaces(self, selector: Selector) -> Callable[[str | None], bool]:
         """A rule namespaceSelector, per namespace (None: cluster-wide members): `all()` means

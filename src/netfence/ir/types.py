@@ -24,6 +24,8 @@ class EndpointKind(StrEnum):
     POD = "pod"
     #: A Calico HostEndpoint: a host interface policies can select.
     HOST = "host"
+    #: A netfence ExternalWorkload: a host outside the cluster, enforced by its own firewall.
+    EXTERNAL = "external"
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,10 +73,50 @@ class Service:
     type: str = "ClusterIP"
     labels: Labels = Labels()
     location: Location | None = None
+    #: status.loadBalancer.ingress[].ip: where clients outside the cluster reach a LoadBalancer.
+    load_balancer_ips: tuple[IPAddress, ...] = ()
+    #: spec.externalIPs: addresses outside the cluster that nodes also accept the service on.
+    external_ips: tuple[IPAddress, ...] = ()
+    #: spec.externalTrafficPolicy: "Cluster" (any node forwards to any backend, the client's
+    #: address masqueraded to the node's) or "Local" (a node forwards to its own backends only,
+    #: keeping the client's address).
+    external_traffic_policy: str = "Cluster"
 
     @property
     def id(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadPort:
+    """A port an external workload listens on; `name` makes it usable as a named port."""
+
+    port: int
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+
+
+#: Endpoint ids of external workloads start with this (pods: `namespace/name`, host endpoints `hep/`).
+EXTERNAL_ID_PREFIX = "ext/"
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalWorkload:
+    """A host outside the cluster (a VM, a bare-metal server): netfence.dev/v1alpha1 ExternalWorkload.
+
+    Cluster-scoped. Policies select it by its labels, like a pod; its own firewall enforces them
+    (`netfence compile --host NAME`).
+    """
+
+    name: str
+    labels: Labels
+    addresses: tuple[IPAddress, ...] = ()
+    ports: tuple[WorkloadPort, ...] = ()
+    location: Location | None = None
+
+    @property
+    def id(self) -> EndpointId:
+        return EndpointId(f"{EXTERNAL_ID_PREFIX}{self.name}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from netfence.model.calico import CalicoPolicy, HostEndpoint, NetworkSet, Tier
 from netfence.model.endpoints import (
     NAMESPACE_NAME_LABEL,
     EndpointId,
+    ExternalWorkload,
     IPAddress,
     Namespace,
     Node,
@@ -39,6 +40,8 @@ class Inventory:
     host_endpoints: tuple[HostEndpoint, ...] = ()
     #: AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies.
     admin_policies: tuple[AdminPolicy, ...] = ()
+    #: netfence ExternalWorkloads: hosts outside the cluster.
+    external_workloads: tuple[ExternalWorkload, ...] = ()
     _ns_index: dict[str, Namespace] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +77,18 @@ class Inventory:
         for pod in self.pods:
             if not pod.host_network and address in pod.ips:
                 return pod
+        return None
+
+    def external_workload(self, name: str) -> ExternalWorkload | None:
+        for workload in self.external_workloads:
+            if workload.name == name:
+                return workload
+        return None
+
+    def external_by_ip(self, address: IPAddress) -> ExternalWorkload | None:
+        for workload in self.external_workloads:
+            if address in workload.addresses:
+                return workload
         return None
 
     def service(self, namespace: str, name: str) -> Service | None:

@@ -200,6 +200,15 @@ def convert_service(check: Checker, wire: k8s.Service) -> Service:
         type=spec.type or "ClusterIP",
         labels=Labels(wire.metadata.labels),
         location=check.doc.location(),
+        load_balancer_ips=tuple(
+            dict.fromkeys(
+                ip_address(entry.ip)
+                for entry in (wire.status.load_balancer.ingress or () if wire.status.load_balancer else ())
+                if entry.ip is not None
+            )
+        ),
+        external_ips=tuple(dict.fromkeys(ip_address(t) for t in spec.external_ips or ())),
+        external_traffic_policy=spec.external_traffic_policy or "Cluster",
     )
 
 

@@ -19,7 +19,7 @@ from netfence.model.calico import (
     NetworkSet,
     Tier,
 )
-from netfence.model.endpoints import Namespace, Node, Pod, Service, ServiceAccount
+from netfence.model.endpoints import ExternalWorkload, Namespace, Node, Pod, Service, ServiceAccount
 from netfence.model.inventory import Inventory
 from netfence.model.policies import NetworkPolicy
 from netfence.sources.convert import Checker
@@ -139,6 +139,7 @@ _FIELDS: dict[type, str] = {
     NetworkSet: "network_sets",
     HostEndpoint: "host_endpoints",
     AdminPolicy: "admin_policies",
+    ExternalWorkload: "external_workloads",
 }
 
 

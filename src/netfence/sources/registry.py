@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from netfence.sources import convert, convert_admin, convert_calico
+from netfence.sources import convert, convert_admin, convert_calico, convert_external
 from netfence.sources.schema import calico
+from netfence.sources.schema import external as ext
 from netfence.sources.schema import kubernetes as k8s
 from netfence.sources.schema import network_policy_api as npa
 
@@ -38,6 +39,9 @@ REGISTRY: dict[tuple[str, str], Entry] = {
     ),
     ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"): Entry(
         npa.ClusterNetworkPolicy, convert_admin.convert_cluster_network_policy, namespaced=False
+    ),
+    ("netfence.dev/v1alpha1", "ExternalWorkload"): Entry(
+        ext.ExternalWorkload, convert_external.convert_external_workload, namespaced=False
     ),
 }
 

@@ -9,9 +9,9 @@ is rejected here, with the field path, in the same validation pass.
 from __future__ import annotations
 
 from ipaddress import ip_address, ip_network
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from netfence.errors import show
 
@@ -178,6 +178,15 @@ class Pod(Lenient):
     status: PodStatus = PodStatus()
 
 
+def _external_traffic_policy(value: Any) -> str:
+    if value not in ("Cluster", "Local"):
+        raise fail(f"expected Cluster or Local, got {show(value)}")
+    return str(value)
+
+
+ExternalTrafficPolicy = Annotated[Any, AfterValidator(_external_traffic_policy)]
+
+
 class ServicePort(Lenient):
     port: PortNumber
     protocol: Protocol = "TCP"
@@ -193,6 +202,8 @@ class ServiceSpec(Lenient):
     cluster_ip: str | None = Field(default=None, alias="clusterIP")
     cluster_ips: list[str] | None = Field(default=None, alias="clusterIPs")
     type: str | None = None
+    external_ips: list[IPText] | None = Field(default=None, alias="externalIPs")
+    external_traffic_policy: ExternalTrafficPolicy | None = Field(default=None, alias="externalTrafficPolicy")
 
     @model_validator(mode="after")
     def _addresses(self) -> ServiceSpec:
@@ -210,11 +221,25 @@ class ServiceSpec(Lenient):
         return self
 
 
+class LoadBalancerIngress(Lenient):
+    #: Some load balancers give a hostname instead; only addresses are used.
+    ip: IPText | None = None
+
+
+class LoadBalancerStatus(Lenient):
+    ingress: list[LoadBalancerIngress] | None = None
+
+
+class ServiceStatus(Lenient):
+    load_balancer: LoadBalancerStatus | None = Field(default=None, alias="loadBalancer")
+
+
 class Service(Lenient):
     api_version: str = Field(alias="apiVersion")
     kind: str
     metadata: ObjectMeta
     spec: ServiceSpec = ServiceSpec()
+    status: ServiceStatus = ServiceStatus()
 
 
 class ServiceAccount(Lenient):
