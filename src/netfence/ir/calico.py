@@ -33,6 +33,8 @@ from netfence.model.labels import Labels
 from netfence.model.policies import Direction
 from netfence.model.ports import FlowPort, Protocol, RuleProtocol
 
+_NO_LABELS = Labels()
+
 ACTIONS = {
     CalicoAction.ALLOW: Action.ALLOW,
     CalicoAction.DENY: Action.DENY,
@@ -159,9 +161,9 @@ class CalicoBuilder:
                     tests.append(lambda m: m.service_account in names)
                 if accounts.selector is not None:
                     account_selector = accounts.selector
-                    tests.append(
-                        lambda m: m.account_labels is not None and scope.matches(account_selector, m.account_labels)
-                    )
+                    # Calico tests it on the pcsa. labels, which only pods carry: a network set or
+                    # host endpoint is tested without labels (so `role != 'x'` matches it).
+                    tests.append(lambda m: scope.matches(account_selector, m.account_labels or _NO_LABELS))
             if entity.selector is not None:
                 selector = entity.selector
                 tests.append(lambda m: scope.member_matches(selector, m))

@@ -892,3 +892,28 @@ def test_host_network_pods_are_not_endpoints_and_selectors_never_match_them(clus
     assert c.ruleset.endpoint("dev/agent") is None  # type: ignore[arg-type]
     isolated(ingress(c, "dev/agent", "dev/a"))
     assert flow(c, "dev/a", "dev/agent").ingress.reason is Reason.NOT_AN_ENDPOINT
+
+
+
+def test_a_negative_service_account_selector_in_a_rule_also_matches_network_sets(cluster: World) -> None:
+    """Calico tests serviceAccounts.selector on the pcsa. labels, which network sets lack:
+    `role != 'batch'` holds for a network set, so its addresses match the rule's source."""
+    c = cluster(
+        *base(),
+        {
+            "apiVersion": V3,
+            "kind": "GlobalNetworkSet",
+            "metadata": {"name": "partners", "labels": {"kind": "partner"}},
+            "spec": {"nets": ["198.51.100.0/24"]},
+        },
+        gnp(
+            "by-account",
+            selector="app == 'a'",
+            types=["Ingress"],
+            ingress=[{"action": "Allow", "source": {"serviceAccounts": {"selector": "role != 'batch'"}}}],
+        ),
+    )
+    allowed = c.verdict("198.51.100.7", "dev/a")
+    assert allowed.allowed and str(allowed.ingress.rule) == "GlobalNetworkPolicy by-account ingress[0]"
+    # An address no endpoint and no network set owns never matches a positive selector.
+    assert not c.verdict(OUTSIDE, "dev/a").allowed
