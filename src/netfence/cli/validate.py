@@ -17,9 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
     inv = loaded.inventory
+    external = f"{len(inv.external_workloads)} external workloads, " if inv.external_workloads else ""
     print(
         f"valid: {loaded.objects} objects ({len(inv.namespaces)} namespaces, {len(inv.pods)} pods, "
-        f"{len(inv.services)} services, {inv.policy_count} policies)",
+        f"{len(inv.services)} services, {external}{inv.policy_count} policies)",
         file=sys.stdout,
     )
     return 0

@@ -165,7 +165,12 @@ class Scope:
             reads = self._reads_derived[id(selector)] = metadata.uses_derived(selector)
         if not reads:
             return self.matches(selector, member.labels, all_=all_)
-        return any(selector.matches(labels, all_=all_) for labels in self._member_variants()[id(member)])
+        return any(selector.matches(labels, all_=all_) for labels in self.selectable_labels(member))
+
+    def selectable_labels(self, member: Member) -> tuple[Labels, ...]:
+        """Everything a selector sees on `member`: its labels (Calico's derived ones included)
+        and netfence's derived labels, once per address."""
+        return self._member_variants()[id(member)]
 
     def _member_variants(self) -> dict[int, tuple[Labels, ...]]:
         if self._variants is None:
