@@ -6,6 +6,7 @@
     netfence lab down [--name NAME]                               remove it
     netfence lab clean [--name NAME]                              remove leftovers (all labs by default)
     netfence lab run -f FILES [--port ...] [-o table|json]        up, apply, probe, down; exit 1 on mismatch
+    netfence lab agents -f DIR [--name NAME] [--interval-ms N]    one agent per node watching DIR, until Ctrl-C
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from netfence.cli.common import add_files, add_output, declared_ports, flow_port, load
 from netfence.errors import UsageError
 from netfence.ir.build import build_ruleset
+from netfence.lab.agents import run_agents
 from netfence.lab.clean import Cleaned, clean
 from netfence.lab.control import compare, down, enforce, up
 from netfence.lab.plan import LabPlan, check_lab_name, lab_inventory
@@ -63,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_ports(p, "probe this port (default: every containerPort in the inventory)")
     add_output(p, ("table", "json"), "table")
     p.set_defaults(run=run_run)
+
+    p = verbs.add_parser("agents", help="run one netfence agent per lab node, watching FILES, until interrupted")
+    add_files(p)
+    _add_name(p)
+    p.add_argument("--interval-ms", type=int, default=100, metavar="N", help="coalesce changes within N ms (default 100)")
+    p.set_defaults(run=run_agents_verb)
 
 
 def _lab_name(text: str) -> str:
@@ -181,3 +189,12 @@ def run_run(args: argparse.Namespace) -> int:
     if comparison.wrong_pod:
         print(f"error: {comparison.wrong_pod} probes were answered by the wrong pod (a lab routing error)", file=sys.stderr)
     return 1 if comparison.mismatches or comparison.wrong_pod else 0
+
+
+def run_agents_verb(args: argparse.Namespace) -> int:
+    if not args.files:
+        raise UsageError("no input: give -f FILE|DIR (repeatable) for the agents to watch")
+    if args.interval_ms <= 0:
+        raise UsageError(f"--interval-ms: expected a positive number, got {args.interval_ms}")
+    plan = require_state(args.name).plan
+    return run_agents(plan, args.files, args.interval_ms, lambda line: print(line, flush=True))

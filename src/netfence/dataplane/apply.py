@@ -32,7 +32,9 @@ def _command(args: Sequence[str], netns: str | None) -> list[str]:
     if netns is None:
         return [nft, *args]
     nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
-    return [nsenter, f"--net=/run/netns/{netns}", nft, *args]
+    # A name under /run/netns (`ip netns`), or a path such as /proc/PID/ns/net.
+    path = netns if netns.startswith("/") else f"/run/netns/{netns}"
+    return [nsenter, f"--net={path}", nft, *args]
 
 
 def run_nft(args: Sequence[str], netns: str | None, stdin: str | None = None) -> str:
