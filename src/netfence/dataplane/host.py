@@ -1,0 +1,321 @@
+"""IR -> the firewall of one host outside the cluster (an external workload), for any backend.
+
+A host enforces its own side of every flow: its ingress on traffic addressed to it (the input
+hook) and its egress on traffic it sends (the output hook). compile_host() walks the tiers as
+the evaluator does and produces backend-neutral chains of rules; nft/host.py writes them as an
+nftables table, iptables/render.py as `ipset restore` and `iptables-restore` input.
+
+Layout, per direction that some policy restricts:
+
+- the hook accepts established and related packets first (the firewall is stateful), drops
+  invalid ones, accepts loopback (a host reaching itself is always allowed), and sends packets
+  to (ingress) or from (egress) one of the host's addresses to the first tier chain;
+- one chain per tier selecting the host, rules in tier order: allow accepts, deny drops, pass
+  goes to the next tier's chain, log logs and goes on; the end of a tier is its end action
+  (NetworkPolicy isolation: drop) or the next tier;
+- after the last tier, `<direction>_end` applies the host's default (an external workload:
+  allow). Every chain ends in a verdict, so nothing ever falls back to a hook.
+
+Peers are address sets (the peer's addresses, `except` and exclusions subtracted) per IP
+version. Named ports resolve against the host on ingress and against each destination on egress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from netfence.dataplane import spans as sp
+from netfence.dataplane.spans import Spans
+from netfence.errors import NetfenceError
+from netfence.ir.types import Action, CidrBlock, EndpointInfo, EndpointKind, PeerMatch, PortMatch, Rule, RuleRef, Ruleset
+from netfence.model.endpoints import EndpointId, IPAddress
+from netfence.model.policies import Direction
+from netfence.model.ports import Protocol, RuleProtocol
+
+PREFIX = {Direction.INGRESS: "in", Direction.EGRESS: "eg"}
+#: What a packet's own address is on each side: its destination on ingress, its source on egress.
+LOCAL_FIELD = {Direction.INGRESS: "daddr", Direction.EGRESS: "saddr"}
+REMOTE_FIELD = {Direction.INGRESS: "saddr", Direction.EGRESS: "daddr"}
+#: Protocols whose header has ports (iptables' multiport and nft's `th` need one of them).
+PORT_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP, Protocol.UDPLITE)
+
+Range = tuple[int, int]
+
+
+class Verdict(StrEnum):
+    ACCEPT = "accept"
+    DROP = "drop"
+    #: Continue in `target` (a pass to the next tier, or the end of the walk).
+    GOTO = "goto"
+    #: Log and go on with the next rule.
+    LOG = "log"
+
+
+@dataclass(frozen=True, slots=True)
+class AddressSet:
+    name: str
+    family: int
+    spans: tuple[Range, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Every test of one kernel rule (all must hold); empty fields test nothing."""
+
+    #: 4 or 6 when the rule is for one IP version only (address tests imply theirs).
+    family: int | None = None
+    #: The other end's address (source on ingress, destination on egress).
+    remote: AddressSet | None = None
+    #: The host's own address, when the rule holds for some of them only.
+    local: AddressSet | None = None
+    protocol: RuleProtocol | None = None
+    not_protocol: RuleProtocol | None = None
+    dports: tuple[Range, ...] = ()
+    not_dports: tuple[Range, ...] = ()
+    sports: tuple[Range, ...] = ()
+    not_sports: tuple[Range, ...] = ()
+    #: (type, code or None); the protocol says ICMP or ICMPv6.
+    icmp: tuple[int, int | None] | None = None
+    not_icmp: tuple[int, int | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostRule:
+    match: Match
+    verdict: Verdict
+    #: The chain a GOTO continues in.
+    target: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostChain:
+    name: str
+    direction: Direction
+    rules: tuple[HostRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HostFirewall:
+    endpoint: EndpointId
+    addresses: tuple[IPAddress, ...]
+    sets: tuple[AddressSet, ...]
+    chains: tuple[HostChain, ...]
+    #: The first chain of each direction; None: the direction is not restricted.
+    ingress: str | None
+    egress: str | None
+
+    def entry(self, direction: Direction) -> str | None:
+        return self.ingress if direction is Direction.INGRESS else self.egress
+
+
+class HostError(NetfenceError):
+    """The host cannot be compiled (it is not an external workload of the ruleset)."""
+
+
+def compile_host(ruleset: Ruleset, endpoint_id: EndpointId) -> HostFirewall:
+    """The firewall enforcing `endpoint_id`'s side of every flow, on that host."""
+    host = ruleset.endpoint(endpoint_id)
+    if host is None or host.kind is not EndpointKind.EXTERNAL:
+        raise HostError(f"{endpoint_id} is not an external workload of the ruleset")
+    builder = _Builder(ruleset, host)
+    entries = {direction: builder.direction(direction) for direction in (Direction.INGRESS, Direction.EGRESS)}
+    return HostFirewall(
+        host.id,
+        host.ips,
+        tuple(sorted(builder.sets.values(), key=lambda s: s.name)),
+        tuple(builder.chains),
+        entries[Direction.INGRESS],
+        entries[Direction.EGRESS],
+    )
+
+
+@dataclass
+class _Builder:
+    ruleset: Ruleset
+    host: EndpointInfo
+    sets: dict[str, AddressSet] = field(default_factory=dict)
+    chains: list[HostChain] = field(default_factory=list)
+
+    def direction(self, direction: Direction) -> str | None:
+        tiers = self.ruleset.tiers(direction)
+        selecting = [[p for p in tier.policies if self.host.id in p.subjects] for tier in tiers]
+        used = [i for i, policies in enumerate(selecting) if policies]
+        default = self.host.default_action or self.ruleset.default_action
+        if not used and default is Action.ALLOW:
+            return None
+        prefix = PREFIX[direction]
+        end = f"{prefix}_end"
+        names = [f"{prefix}_t{t}" for t in used]
+        start = len(self.chains)
+        for position, t in enumerate(used):
+            onward = names[position + 1] if position + 1 < len(used) else end
+            rules: list[HostRule] = []
+            for policy in selecting[t]:
+                for rule in policy.rules:
+                    verdict, target = {
+                        Action.ALLOW: (Verdict.ACCEPT, None),
+                        Action.DENY: (Verdict.DROP, None),
+                        Action.PASS: (Verdict.GOTO, onward),
+                        Action.LOG: (Verdict.LOG, None),
+                    }[rule.action]
+                    note = str(rule.ref)
+                    rules.extend(HostRule(m, verdict, target, note) for m in self._matches(direction, rule))
+            tier = tiers[t]
+            if tier.end_action is Action.DENY:
+                rules.append(HostRule(Match(), Verdict.DROP, note=f"{tier.name}: isolated, no rule allowed"))
+            elif tier.end_action is Action.ALLOW:
+                rules.append(HostRule(Match(), Verdict.ACCEPT, note=f"{tier.name}: end of tier"))
+            else:
+                rules.append(HostRule(Match(), Verdict.GOTO, onward, f"{tier.name}: no rule decided"))
+            self.chains.append(HostChain(names[position], direction, tuple(rules)))
+        if not names or any(r.target == end for chain in self.chains[start:] for r in chain.rules):
+            verdict = Verdict.ACCEPT if default is Action.ALLOW else Verdict.DROP
+            note = f"no tier decided: the default ({default})"
+            self.chains.append(HostChain(end, direction, (HostRule(Match(), verdict, note=note),)))
+        return names[0] if names else end
+
+    # --- one IR rule ------------------------------------------------------------------------
+
+    def _matches(self, direction: Direction, rule: Rule) -> list[Match]:
+        families = (4, 6) if rule.ip_version is None else (rule.ip_version,)
+        remote = None if rule.peers is None else self._peers(rule.peers)
+        own = sp.of_addresses(self.host.ips)
+        local: Spans | None = None
+        if rule.local is not None:
+            local = sp.intersect(self._peers((rule.local,)), own)
+        if direction is Direction.INGRESS or not _names_ports(rule):
+            destination = self.host if direction is Direction.INGRESS else None
+            variants = [(remote, _l4(rule, destination, resolve=direction is Direction.INGRESS))]
+        else:
+            # Egress with named ports: each destination resolves the names itself; addresses of
+            # no endpoint resolve nothing.
+            variants = []
+            groups: dict[tuple[tuple[str, Protocol, int], ...], list[EndpointInfo]] = {}
+            for endpoint in self.ruleset.endpoints:
+                groups.setdefault(endpoint.named_ports, []).append(endpoint)
+            for _, members in sorted(groups.items()):
+                addresses = sp.of_addresses(ip for e in members for ip in e.ips)
+                variants.append((sp.intersect(remote, addresses), _l4(rule, members[0], resolve=True)))
+            outside = sp.subtract(remote, sp.of_addresses(ip for e in self.ruleset.endpoints for ip in e.ips))
+            variants.append((outside, _l4(rule, None, resolve=True)))
+        out: list[Match] = []
+        for part, (peer, alternatives) in enumerate(variants):
+            if not alternatives:
+                continue
+            for family in families:
+                remote_set = local_set = None
+                if (peer is not None and not peer.get(family)) or (local is not None and not local.get(family)):
+                    continue  # no address of this family can match
+                if peer is not None and not sp.is_everything(peer[family], family):
+                    remote_set = self._set(direction, rule.ref, f"{part}|peer", family, peer[family])
+                if local is not None and local[family] != own.get(family, []):
+                    local_set = self._set(direction, rule.ref, f"{part}|local", family, local[family])
+                tested = remote_set is not None or local_set is not None
+                if not tested and len(families) == 2 and family == 6:
+                    continue  # no address test: the family-4 pass wrote it for both
+                chosen = family if tested or len(families) == 1 else None
+                for alternative in alternatives:
+                    match = _normal(Match(chosen, remote_set, local_set, **alternative))
+                    if match is not None:
+                        out.append(match)
+        return out
+
+    def _peers(self, peers: Sequence[PeerMatch]) -> Spans:
+        return sp.union(*(self._peer(p) for p in peers))
+
+    def _peer(self, peer: PeerMatch) -> Spans:
+        found = sp.everything() if peer.any_address else self._group(peer.endpoints, peer.blocks)
+        for group in peer.also:
+            found = sp.intersect(found, self._group(group.endpoints, group.blocks))
+        for group in peer.excluded:
+            found = sp.subtract(found, self._group(group.endpoints, group.blocks))
+        return found
+
+    def _group(self, endpoints: frozenset[EndpointId], blocks: Sequence[CidrBlock]) -> Spans:
+        addresses = [ip for e in endpoints if (info := self.ruleset.endpoint(e)) is not None for ip in info.ips]
+        parts = [sp.of_addresses(addresses)]
+        parts.extend(sp.without_excepts(block.network, block.excepts) for block in blocks)
+        return sp.union(*parts)
+
+    def _set(self, direction: Direction, ref: RuleRef, part: str, family: int, found: Sequence[Range]) -> AddressSet:
+        digest = hashlib.sha1(f"{ref}|{part}|{family}".encode()).hexdigest()[:10]  # noqa: S324 - a name
+        name = f"{PREFIX[direction]}_{digest}"
+        made = AddressSet(name, family, tuple(found))
+        self.sets[name] = made
+        return made
+
+
+def _names_ports(rule: Rule) -> bool:
+    return any(entry.name is not None for entry in (*(rule.ports or ()), *rule.not_ports))
+
+
+def _resolve(entries: Sequence[PortMatch], destination: EndpointInfo | None) -> list[PortMatch]:
+    """Named entries replaced by the numbers the destination gives them (dropped when it has none)."""
+    out: list[PortMatch] = []
+    for entry in entries:
+        if entry.name is None:
+            out.append(entry)
+        elif destination is not None:
+            for name, protocol, number in destination.named_ports:
+                if name == entry.name and (entry.protocol is None or entry.protocol == protocol):
+                    out.append(PortMatch(entry.index, protocol, number, number))
+    return out
+
+
+def _ranges(entries: Sequence[PortMatch]) -> tuple[Range, ...]:
+    found = {(e.start, e.end if e.end is not None else e.start) for e in entries if e.start is not None}
+    return tuple(sorted(found))
+
+
+def _l4(rule: Rule, destination: EndpointInfo | None, *, resolve: bool) -> list[dict[str, Any]]:
+    """The protocol, port and ICMP tests of a rule; several entries are alternatives (any)."""
+    common: dict[str, Any] = {}
+    if rule.protocol is not None and rule.ports is None:
+        common["protocol"] = rule.protocol
+    if rule.not_protocol is not None:
+        common["not_protocol"] = rule.not_protocol
+    if rule.icmp is not None:
+        common["icmp"] = (rule.icmp.type, rule.icmp.code)
+    if rule.not_icmp is not None:
+        common["not_icmp"] = (rule.not_icmp.type, rule.not_icmp.code)
+    if rule.source_ports:
+        common["sports"] = _ranges(rule.source_ports)
+    if rule.not_source_ports:
+        common["not_sports"] = _ranges(rule.not_source_ports)
+    negated = _resolve(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
+    if negated:
+        common["not_dports"] = _ranges(negated)
+    if rule.ports is None:
+        return [common]
+    chosen = _resolve(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
+    by_protocol: dict[RuleProtocol, list[PortMatch]] = {}
+    for entry in chosen:
+        assert entry.protocol is not None
+        by_protocol.setdefault(entry.protocol, []).append(entry)
+    out = []
+    for protocol, group in sorted(by_protocol.items(), key=lambda kv: str(kv[0])):
+        if any(p.start is None for p in group):
+            out.append({**common, "protocol": protocol})
+        else:
+            out.append({**common, "protocol": protocol, "dports": _ranges(group)})
+    return out
+
+
+def _normal(match: Match) -> Match | None:
+    """The same tests without contradictions and redundancies, or None when nothing can match."""
+    protocol, family = match.protocol, match.family
+    if protocol is not None and match.not_protocol is not None:
+        if protocol == match.not_protocol:
+            return None
+        match = replace(match, not_protocol=None)
+    icmp_family = {Protocol.ICMP: 4, Protocol.ICMPV6: 6}.get(protocol) if isinstance(protocol, Protocol) else None
+    if icmp_family is not None:
+        if family is not None and family != icmp_family:
+            return None
+        match = replace(match, family=icmp_family if match.remote is None and match.local is None else family)
+    return match
