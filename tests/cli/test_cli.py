@@ -318,3 +318,10 @@ def test_a_host_endpoint_no_policy_selects_denies_by_default(run: Run, write: Ca
     code, out, _ = run("query", "-f", path, "--from", "hep/node-a-eth0", "--to", "shop/web", "--port", "80/TCP")
     assert code == 1
     assert "denied: no policy selects hep/node-a-eth0 for egress; a host endpoint denies by default" in out
+
+
+def test_matrix_lists_pods_not_host_endpoints(run: Run, write: Callable[[str, str], str]) -> None:
+    path = write("hep.yaml", HOST_ENDPOINT)
+    code, out, _ = run("matrix", "-f", path, "--port", "22/TCP", "-o", "csv")
+    assert code == 0
+    assert out.splitlines() == ["from,to,port,protocol,allowed", "shop/web,shop/web,22,TCP,true"]

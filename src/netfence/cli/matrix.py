@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 from netfence.analysis.matrix import compute_matrix
 from netfence.cli.common import add_files, declared_ports, flow_port, load_ruleset
 from netfence.errors import UsageError
-from netfence.ir.types import EndpointInfo
+from netfence.ir.types import EndpointInfo, EndpointKind
 from netfence.output.render import matrix_csv, matrix_json, matrix_summary, matrix_table
 
 OUTPUTS = ("table", "wide", "json", "csv", "summary")
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if not ports:
         raise UsageError("no ports to evaluate: the inventory declares no containerPorts; pass --port PORT/PROTO")
     ports = list(dict.fromkeys(ports))
-    endpoints = ruleset.endpoints
+    # Pods and external workloads; host endpoints are queried one flow at a time (hep/NAME).
+    endpoints = tuple(e for e in ruleset.endpoints if e.kind is not EndpointKind.HOST)
     if args.namespace:
         endpoints = tuple(e for e in endpoints if e.namespace == args.namespace)
     sources = select(endpoints, args.sources, "--from")
