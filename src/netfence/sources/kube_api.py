@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -226,13 +227,17 @@ class Informer:
         self._thread = threading.Thread(target=self._run, name=f"netfence-watch-{self.resource.plural}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         self._stop.set()
         response = self._response
         if response is not None:
             _shutdown(response)
+        if wait:
+            self.join(5.0)
+
+    def join(self, timeout: float) -> None:
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout)
 
     def objects(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -259,6 +264,11 @@ class Informer:
             except ApiException as exc:
                 if self._stop.is_set():
                     break
+                if exc.status == 410:  # the watch request itself refused: too old
+                    log.info("resourceVersion expired; listing again", extra={"fields": {"kind": str(self.resource)}})
+                    self.resource_version = None
+                    self._reconnected("gone")
+                    continue
                 if exc.status == 404 and self.resource_version is None:
                     self._absent()
                     continue
@@ -370,6 +380,8 @@ class Informer:
         self._response = response
         events = 0
         try:
+            if self._stop.is_set():  # stopped while connecting: `stop` found no response to shut
+                return 0
             self.connected = True
             self.last_contact = time.monotonic()
             for line in _lines(response):
@@ -421,16 +433,16 @@ def _lines(response: Any) -> Iterator[str]:
 
 
 def _shutdown(response: Any) -> None:
-    """Unblock a thread reading `response` (used to stop a watch)."""
+    """Unblock a thread reading `response` (used to stop a watch): shut the socket down."""
+    connection = getattr(response, "_connection", None) or getattr(response, "connection", None)
+    sock = getattr(connection, "sock", None)
     try:
-        if hasattr(response, "shutdown"):
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        elif hasattr(response, "shutdown"):
             response.shutdown()
-        else:  # urllib3 < 2.3
-            sock = getattr(getattr(response, "connection", None), "sock", None)
-            if sock is not None:
-                sock.shutdown(2)
-    except OSError:
-        pass
+    except (OSError, ValueError, RuntimeError):
+        pass  # already closed or handed back to the pool: nothing is blocked on it
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -485,9 +497,11 @@ class KubeSource:
 
     def stop(self) -> None:
         for informer in self.informers:
-            informer._stop.set()
+            informer.stop(wait=False)
+        deadline = time.monotonic() + 5.0
         for informer in self.informers:
-            informer.stop()
+            informer.join(max(0.0, deadline - time.monotonic()))
+        self.api.close()
 
     def synced(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)
