@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 
-from conftest import Run
-
+Run = Callable[..., tuple[int, str, str]]
 SCENARIO = str(resources.files("netfence") / "scenarios" / "whitelist")
 
 
@@ -35,4 +35,5 @@ def test_host_and_node_exclude_each_other_and_iptables_is_for_hosts_only(run: Ru
     code, _, err = run("compile", "-f", SCENARIO, "--host", "haproxy", "--node", "k8s-node1")
     assert code == 2 and err.startswith("error: --node and --host exclude each other")
     code, _, err = run("compile", "-f", SCENARIO, "-o", "iptables")
-    assert (code, err) == (2, "error: -o iptables: only an external host's firewall (--host NAME) is written for iptables\n")
+    expected = "error: -o iptables: only an external host's firewall (--host NAME) is written for iptables\n"
+    assert (code, err) == (2, expected)

@@ -4,10 +4,10 @@ and host endpoints, by their labels and netfence's derived labels."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import resources
 
-from conftest import Run
-
+Run = Callable[..., tuple[int, str, str]]
 SCENARIO = str(resources.files("netfence") / "scenarios" / "whitelist")
 
 

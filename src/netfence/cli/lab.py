@@ -1,11 +1,14 @@
 """netfence lab: a cluster of network namespaces on this machine, enforced and probed for real.
 
     netfence lab up -f FILES [--name NAME] [--port 80/TCP ...]   build it, start its server
-    netfence lab apply -f FILES [--name NAME]                     compile and apply policies per node
+    netfence lab apply -f FILES [--name NAME] [--host-firewall nft|iptables]
+                                                                  apply policies on nodes and external
+                                                                  hosts, NodePort Services on nodes
     netfence lab probe [--name NAME] [--port ...] [-o table|json] what the kernel allows
     netfence lab down [--name NAME]                               remove it
     netfence lab clean [--name NAME]                              remove leftovers (all labs by default)
-    netfence lab run -f FILES [--port ...] [-o table|json]        up, apply, probe, down; exit 1 on mismatch
+    netfence lab run -f FILES [--port ...] [-o table|json] [--host-firewall nft|iptables]
+                                                                  up, apply, probe, down; exit 1 on mismatch
     netfence lab agents -f DIR [--name NAME] [--interval-ms N]    one agent per node watching DIR, until Ctrl-C
 """
 
@@ -19,10 +22,12 @@ from netfence.errors import UsageError
 from netfence.ir.build import build_ruleset
 from netfence.lab.agents import run_agents
 from netfence.lab.clean import Cleaned, clean
-from netfence.lab.control import compare, down, enforce, up
+from netfence.lab.control import HOST_FIREWALLS, compare, down, enforce, up
 from netfence.lab.plan import LabPlan, check_lab_name, lab_inventory
 from netfence.lab.probe import probe
+from netfence.lab.services import apply_services
 from netfence.lab.state import require_state
+from netfence.model.inventory import Inventory
 from netfence.model.ports import FlowPort
 from netfence.output.lab import lab_comparison_table, lab_flows_json, lab_pods_table, lab_probe_table
 
@@ -43,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = verbs.add_parser("apply", help="compile the policies in FILES and apply them on every lab node")
     add_files(p)
     _add_name(p)
+    _add_host_firewall(p)
     p.set_defaults(run=run_apply)
 
     p = verbs.add_parser("probe", help="probe every pod pair (self included) and report what the kernel did")
@@ -64,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_name(p)
     _add_ports(p, "probe this port (default: every containerPort in the inventory)")
     add_output(p, ("table", "json"), "table")
+    _add_host_firewall(p)
     p.set_defaults(run=run_run)
 
     p = verbs.add_parser("agents", help="run one netfence agent per lab node, watching FILES, until interrupted")
@@ -92,6 +99,22 @@ def _ports(args: argparse.Namespace) -> list[FlowPort]:
     return list(dict.fromkeys(flow_port(p) for p in args.port))
 
 
+def _add_host_firewall(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host-firewall",
+        choices=HOST_FIREWALLS,
+        default=HOST_FIREWALLS[0],
+        help="how external hosts enforce their own side: nft (a netfence table) or iptables"
+        " (ipset + iptables-restore); nodes always use nft",
+    )
+
+
+def _declared(inventory: Inventory) -> list[FlowPort]:
+    """The pods' containerPorts, then the external workloads' ports."""
+    extra = [FlowPort(p.protocol, p.port) for w in inventory.external_workloads for p in w.ports]
+    return list(dict.fromkeys([*declared_ports(inventory), *sorted(extra, key=lambda p: p.sort_key)]))
+
+
 def _notes(plan: LabPlan) -> None:
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -105,9 +128,11 @@ def run_up(args: argparse.Namespace) -> int:
     rows = [
         (p.id, p.node, p.netns, str(p.ip), " ".join(str(port) for port in p.ports) or "-") for p in plan.pods
     ]
+    rows += [(x.id, "-", x.netns, str(x.ip), " ".join(str(port) for port in x.ports) or "-") for x in plan.externals]
     lab_pods_table(rows, sys.stdout)
+    externals = f", {len(plan.externals)} external hosts" if plan.externals else ""
     print(
-        f"lab {plan.name} up in {started.seconds:.2f} s: {len(plan.nodes)} nodes, {len(plan.pods)} pods,"
+        f"lab {plan.name} up in {started.seconds:.2f} s: {len(plan.nodes)} nodes, {len(plan.pods)} pods{externals},"
         f" server pid {started.state.server_pid}; netns {plan.prefix}*"
     )
     return 0
@@ -116,10 +141,13 @@ def run_up(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     plan = require_state(args.name).plan
     inventory = load(args).inventory
-    ruleset = build_ruleset(lab_inventory(inventory, plan))
-    for warning in enforce(plan, ruleset):
+    lab = lab_inventory(inventory, plan)
+    ruleset = build_ruleset(lab)
+    for warning in enforce(plan, ruleset, args.host_firewall):
         print(warning, file=sys.stderr)
-    print(f"lab {plan.name}: {inventory.policy_count} policies applied on {len(plan.nodes)} nodes")
+    apply_services(plan, lab)
+    hosts = f" and {len(plan.externals)} external hosts ({args.host_firewall})" if plan.externals else ""
+    print(f"lab {plan.name}: {inventory.policy_count} policies applied on {len(plan.nodes)} nodes{hosts}")
     return 0
 
 
@@ -159,7 +187,7 @@ def run_clean(args: argparse.Namespace) -> int:
 
 def run_run(args: argparse.Namespace) -> int:
     inventory = load(args).inventory
-    ports = _ports(args) or declared_ports(inventory)
+    ports = _ports(args) or _declared(inventory)
     if not ports:
         raise UsageError("no ports to probe: the inventory declares no containerPorts; pass --port PORT/PROTO")
     built = False
@@ -168,10 +196,12 @@ def run_run(args: argparse.Namespace) -> int:
         plan = up(inventory, args.name, ports).state.plan
         built = True
         _notes(plan)
-        ruleset = build_ruleset(lab_inventory(inventory, plan))
+        lab = lab_inventory(inventory, plan)
+        ruleset = build_ruleset(lab)
         if inventory.policy_count:  # without policies the kernel's default (accept) is Kubernetes's
-            for warning in enforce(plan, ruleset):
+            for warning in enforce(plan, ruleset, args.host_firewall):
                 print(warning, file=sys.stderr)
+        apply_services(plan, lab)
         comparison = compare(plan, ruleset, ports)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -31,7 +31,17 @@ from typing import Any
 from netfence.dataplane import spans as sp
 from netfence.dataplane.spans import Spans
 from netfence.errors import NetfenceError
-from netfence.ir.types import Action, CidrBlock, EndpointInfo, EndpointKind, PeerMatch, PortMatch, Rule, RuleRef, Ruleset
+from netfence.ir.types import (
+    Action,
+    CidrBlock,
+    EndpointInfo,
+    EndpointKind,
+    PeerMatch,
+    PortMatch,
+    Rule,
+    RuleRef,
+    Ruleset,
+)
 from netfence.model.endpoints import EndpointId, IPAddress
 from netfence.model.policies import Direction
 from netfence.model.ports import Protocol, RuleProtocol
@@ -244,7 +254,13 @@ class _Builder:
 
     def _set(self, direction: Direction, ref: RuleRef, part: str, family: int, found: Sequence[Range]) -> AddressSet:
         digest = hashlib.sha1(f"{ref}|{part}|{family}".encode()).hexdigest()[:10]  # noqa: S324 - a name
-        name = f"{PREFIX[direction]}_{digest}"
+        name = base = f"{PREFIX[direction]}_{digest}"
+        # One rule of a policy can become several IR rules with one RuleRef (a Service's ways
+        # in, split by port): each keeps its own addresses.
+        suffix = 1
+        while name in self.sets and self.sets[name].spans != tuple(found):
+            suffix += 1
+            name = f"{base}_{suffix}"
         made = AddressSet(name, family, tuple(found))
         self.sets[name] = made
         return made

@@ -1,4 +1,5 @@
-"""Single flows from any lab netns: one probe from a pod or a node, and a TCP connection held open.
+"""Single flows from any lab netns: one probe from a pod, a node or an external host (to a pod, or
+to an address that forwards to one), and a TCP connection held open.
 
 probe.py measures whole matrices between pods. The kernel tests also need a node as the source
 (a node reaches its own pods whatever their policy, design notes §2) and an established
@@ -14,12 +15,12 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from netfence.errors import NetfenceError
 from netfence.lab.netns import enter, isolated
-from netfence.lab.plan import LabPlan, LabPod
+from netfence.lab.plan import LabPlan, LabPod, LabWorkload
 from netfence.lab.probe import SLOW_TIMEOUT, Outcome, classify_error
 from netfence.lab.servers import answer
 from netfence.model.ports import FlowPort, Protocol
@@ -39,15 +40,15 @@ def socket_in(netns: str, kind: socket.SocketKind) -> socket.socket:
 
 
 def probe_once(
-    plan: LabPlan, source: str, destination: LabPod, port: FlowPort, timeout: float = SLOW_TIMEOUT
+    plan: LabPlan, source: str, destination: LabWorkload, port: FlowPort, timeout: float = SLOW_TIMEOUT
 ) -> Outcome:
     """One TCP connection (then read the answer) or one UDP request (resent at T/3 and 2T/3, as
     the prober does) from `source`, the netns of one of the plan's pods or nodes, to
     `destination`'s server. ANSWERED only when the answer names `destination`."""
     if source not in plan.netns or source == plan.underlay:
         raise NetfenceError(f"{source} is not a pod or node netns of lab {plan.name}")
-    if destination not in plan.pods:
-        raise NetfenceError(f"{destination.id} is not a pod of lab {plan.name}")
+    if destination not in plan.workloads:
+        raise NetfenceError(f"{destination.id} is not a pod or external workload of lab {plan.name}")
     kind = _KINDS.get(port.protocol)
     if kind is None or port.port is None:
         raise NetfenceError(f"cannot probe {port} with one connection: TCP or UDP with a port number only")
@@ -60,7 +61,7 @@ def probe_once(
         _abort(sock)
 
 
-def _tcp(sock: socket.socket, destination: LabPod, port: int, timeout: float) -> Outcome:
+def _tcp(sock: socket.socket, destination: LabWorkload, port: int, timeout: float) -> Outcome:
     deadline = time.monotonic() + timeout
     sock.settimeout(timeout)
     try:
@@ -79,7 +80,7 @@ def _tcp(sock: socket.socket, destination: LabPod, port: int, timeout: float) ->
     return Outcome.ANSWERED if received.split(b"\n", 1)[0] + b"\n" == answer(destination.id) else Outcome.WRONG_POD
 
 
-def _udp(sock: socket.socket, destination: LabPod, port: int, timeout: float) -> Outcome:
+def _udp(sock: socket.socket, destination: LabWorkload, port: int, timeout: float) -> Outcome:
     try:
         sock.connect((str(destination.ip), port))
         for _ in range(3):
@@ -173,3 +174,53 @@ def hold_connection(
         yield held
     finally:
         held.close()
+
+
+def probe_address(
+    plan: LabPlan,
+    source: str,
+    address: str,
+    port: FlowPort,
+    expect: Sequence[str],
+    timeout: float = SLOW_TIMEOUT,
+) -> Outcome:
+    """One TCP connection or UDP request from the lab netns `source` to `address` (a node's
+    nodePort, a load-balancer IP: something that forwards), ANSWERED when the answer names one of
+    the workloads in `expect` (the Service's backends), WRONG_POD when another one answers."""
+    if source not in plan.netns or source == plan.underlay:
+        raise NetfenceError(f"{source} is not a pod, node or external netns of lab {plan.name}")
+    kind = _KINDS.get(port.protocol)
+    if kind is None or port.port is None:
+        raise NetfenceError(f"cannot probe {port} with one connection: TCP or UDP with a port number only")
+    wanted = {answer(item) for item in expect}
+    sock = socket_in(source, kind)
+    try:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address, port.port))
+            if port.protocol is Protocol.TCP:
+                received = b""
+                deadline = time.monotonic() + timeout
+                while b"\n" not in received:
+                    sock.settimeout(max(0.001, deadline - time.monotonic()))
+                    data = sock.recv(2048)
+                    if not data:
+                        break
+                    received += data
+                line = received.split(b"\n", 1)[0] + b"\n"
+                return Outcome.ANSWERED if line in wanted else Outcome.WRONG_POD
+            for _ in range(3):
+                sock.send(_REQUEST)
+                sock.settimeout(timeout / 3)
+                try:
+                    data = sock.recv(2048)
+                except TimeoutError:
+                    continue
+                return Outcome.ANSWERED if data in wanted else Outcome.WRONG_POD
+            return Outcome.TIMEOUT
+        except TimeoutError:
+            return Outcome.TIMEOUT
+        except OSError as exc:
+            return classify_error(exc.errno or 0)
+    finally:
+        _abort(sock)

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from netfence.analysis.matrix import Matrix, compute_matrix
-from netfence.dataplane.apply import apply_table
+from netfence.dataplane.apply import apply_table, delete_table
+from netfence.dataplane.host import compile_host
+from netfence.dataplane.iptables.apply import apply_iptables, delete_iptables, holds_iptables
+from netfence.dataplane.iptables.render import render_iptables
 from netfence.dataplane.nft.compile import compile_node
+from netfence.dataplane.nft.host import render_host
 from netfence.dataplane.nft.objects import Table
 from netfence.errors import NetfenceError, UsageError
 from netfence.ir.types import EndpointInfo, Ruleset
@@ -24,6 +28,9 @@ from netfence.lab.servers import start_servers
 from netfence.lab.state import LabState, load_state, save_state
 from netfence.model.inventory import Inventory
 from netfence.model.ports import FlowPort
+
+#: The backends an external workload's own firewall can be applied with.
+HOST_FIREWALLS = ("nft", "iptables")
 
 @dataclass(frozen=True, slots=True)
 class Started:
@@ -56,16 +63,32 @@ def down(name: str = "default") -> Cleaned:
     return clean(name)
 
 
-def enforce(plan: LabPlan, ruleset: Ruleset) -> list[str]:
-    """Compile `ruleset` for every node, apply each node's table atomically in its netns, then
-    flush each node's conntrack (gotchas 7 and 8: old flows would outlive the new rules).
+def enforce(plan: LabPlan, ruleset: Ruleset, host_firewall: str = "nft") -> list[str]:
+    """Compile `ruleset` for every node and every external workload, apply each node's table
+    atomically in its netns and each external host's own firewall in its netns (`host_firewall`:
+    "nft" or "iptables", the other one's rules removed), then flush conntrack (gotchas 7 and 8:
+    old flows would outlive the new rules).
 
     `ruleset` must be built from the lab's inventory (plan.lab_inventory). Returns warnings.
     """
-    # Render every node before touching any: a compiler error leaves the lab as it was.
+    if host_firewall not in HOST_FIREWALLS:
+        raise UsageError(f"host firewall {host_firewall!r}: expected one of {', '.join(HOST_FIREWALLS)}")
+    # Render everything before touching anything: a compiler error leaves the lab as it was.
     tables = node_tables(plan, ruleset)
+    hosts = {x.netns: compile_host(ruleset, x.id) for x in plan.externals}
+    rendered = {}
+    if host_firewall == "iptables":
+        rendered = {netns: render_iptables(firewall) for netns, firewall in hosts.items()}
     for netns, table in tables.items():
         apply_table(table, netns)
+    for netns, firewall in hosts.items():
+        if host_firewall == "nft":
+            if shutil.which("iptables-save") and shutil.which("ipset") and holds_iptables(netns):
+                delete_iptables(netns)
+            apply_table(render_host(firewall), netns)
+        else:
+            delete_table(netns)
+            apply_iptables(rendered[netns], netns)
     return flush_conntrack(plan)
 
 
@@ -80,12 +103,12 @@ def node_tables(plan: LabPlan, ruleset: Ruleset) -> dict[str, Table]:
 def flush_conntrack(plan: LabPlan) -> list[str]:
     if shutil.which("conntrack") is None:
         return ["warning: conntrack not found; flows established before the apply keep their verdict"]
-    for node in plan.nodes:
+    for netns in (*(n.netns for n in plan.nodes), *(x.netns for x in plan.externals)):
         proc = subprocess.run(
-            ["ip", "netns", "exec", node.netns, "conntrack", "-F"], capture_output=True, text=True, check=False
+            ["ip", "netns", "exec", netns, "conntrack", "-F"], capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
-            raise NetfenceError(f"conntrack -F in {node.netns} failed: {proc.stderr.strip()}")
+            raise NetfenceError(f"conntrack -F in {netns} failed: {proc.stderr.strip()}")
     return []
 
 
@@ -110,9 +133,9 @@ class Comparison:
 
 
 def predict(plan: LabPlan, ruleset: Ruleset, ports: Sequence[FlowPort]) -> Matrix:
-    """The analyzer's matrix over the lab's pods, in the lab's order."""
+    """The analyzer's matrix over the lab's pods and external workloads, in the lab's order."""
     endpoints: list[EndpointInfo] = []
-    for pod in plan.pods:
+    for pod in plan.workloads:
         endpoint = ruleset.endpoint(pod.id)
         if endpoint is None:
             raise NetfenceError(f"{pod.id} is in the lab but not in the ruleset")

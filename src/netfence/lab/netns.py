@@ -193,6 +193,7 @@ def _base_sysctls(plan: LabPlan) -> list[tuple[str, Sequence[tuple[str, str]]]]:
         (plan.underlay, underlay),
         *((n.netns, node) for n in plan.nodes),
         *((p.netns, pod) for p in plan.pods),
+        *((x.netns, pod) for x in plan.externals),  # a host outside the cluster: an end system like a pod
     ]
 
 
@@ -216,6 +217,13 @@ def underlay_batch(plan: LabPlan) -> list[str]:
             f"link add {node.uplink} type veth peer name {NODE_UPLINK} netns {node.netns} address {node.mac}",
             f"link set {node.uplink} master {BRIDGE}",
             f"link set {node.uplink} up",
+        ]
+    for external in plan.externals:
+        lines += [
+            f"link add {external.uplink} type veth peer name {POD_INTERFACE} netns {external.netns}"
+            f" address {external.mac}",
+            f"link set {external.uplink} master {BRIDGE}",
+            f"link set {external.uplink} up",
         ]
     return lines
 
@@ -244,6 +252,11 @@ def node_batch(plan: LabPlan, name: str) -> list[str]:
             ]
         else:
             lines.append(f"route add {pod.ip}/32 via {plan.node(pod.node).ip} dev {NODE_UPLINK}")
+    for external in plan.externals:
+        lines += [
+            f"route add {external.ip}/32 dev {NODE_UPLINK}",
+            f"neigh replace {external.ip} lladdr {external.mac} dev {NODE_UPLINK} nud permanent",
+        ]
     return lines
 
 
@@ -259,6 +272,29 @@ def pod_batch(plan: LabPlan, netns: str) -> list[str]:
     ]
 
 
+def external_batch(plan: LabPlan, netns: str) -> list[str]:
+    """A host on the underlay: its address as a /32, the underlay on-link, every pod through its
+    node (a routed pod network), other external hosts directly; static neighbours only."""
+    host = next(x for x in plan.externals if x.netns == netns)
+    lines = [
+        "link set lo up",
+        f"link set {POD_INTERFACE} up",
+        f"address add {host.ip}/32 dev {POD_INTERFACE}",
+        f"route add {plan.network} dev {POD_INTERFACE} scope link src {host.ip}",
+    ]
+    for node in plan.nodes:
+        lines.append(f"neigh replace {node.ip} lladdr {node.mac} dev {POD_INTERFACE} nud permanent")
+    for pod in plan.pods:
+        lines.append(f"route add {pod.ip}/32 via {plan.node(pod.node).ip} dev {POD_INTERFACE}")
+    for other in plan.externals:
+        if other.netns != netns:
+            lines += [
+                f"route add {other.ip}/32 dev {POD_INTERFACE} scope link src {host.ip}",
+                f"neigh replace {other.ip} lladdr {other.mac} dev {POD_INTERFACE} nud permanent",
+            ]
+    return lines
+
+
 def create_lab(plan: LabPlan) -> None:
     """Every netns, link, address, route, neighbour and sysctl of the plan."""
     existing = list_netns(plan.prefix)
@@ -270,6 +306,7 @@ def create_lab(plan: LabPlan) -> None:
     ip_batches([(n.netns, node_batch(plan, n.name)) for n in plan.nodes])
     write_sysctls(_veth_sysctls(plan))
     ip_batches([(p.netns, pod_batch(plan, p.netns)) for p in plan.pods])
+    ip_batches([(x.netns, external_batch(plan, x.netns)) for x in plan.externals])
 
 
 def delete_netns(names: Sequence[str]) -> None:

@@ -5,8 +5,12 @@ Topology (a routed CNI, as in design/lab-dataplane-notes.md §1):
     underlay netns  netfence-<lab>-ul:     bridge nfbr0, one port nful<i> per node
     node netns      netfence-<lab>-n<i>:   nfeth0 (underlay address), one veth nfv<j> per local pod
     pod netns       netfence-<lab>-n<i>-p<j>: eth0 with the pod's IPv4 as a /32, default via 169.254.1.1
+    external netns  netfence-<lab>-x<k>:   eth0 on the underlay bridge (port nfulx<k>), the host's IPv4
+                                            as a /32, routes to the underlay, to every pod via its node
 
 Every pod gets a /32 route: pod addresses in a real inventory are not tidy per-node CIDRs.
+External workloads sit outside every node, as a VM or a bare-metal server beside the cluster
+does: they reach pods on a routed (flat) pod network and Services through the nodes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 
 from netfence.errors import UsageError
-from netfence.model.endpoints import EndpointId, Pod
+from netfence.model.endpoints import EndpointId, Node, Pod
 from netfence.model.inventory import Inventory
 from netfence.model.policies import IPNetwork
 from netfence.model.ports import FlowPort, Protocol
@@ -90,6 +94,32 @@ class LabPod:
 
 
 @dataclass(frozen=True, slots=True)
+class LabExternal:
+    """An external workload: a netns on the underlay, outside every node."""
+
+    id: EndpointId
+    netns: str
+    #: Its port on the underlay bridge (in the underlay netns).
+    uplink: str
+    ip: IPv4Address
+    mac: str
+    ports: tuple[FlowPort, ...]
+    allocated: bool = False
+
+    @property
+    def namespace(self) -> str:
+        return ""
+
+    @property
+    def name(self) -> str:
+        return self.id.removeprefix("ext/")
+
+
+#: What the lab probes between: pods and external workloads.
+LabWorkload = LabPod | LabExternal
+
+
+@dataclass(frozen=True, slots=True)
 class LabPlan:
     name: str
     underlay: str
@@ -99,6 +129,8 @@ class LabPlan:
     pods: tuple[LabPod, ...]
     #: What the lab leaves out or changes (hostNetwork pods, SCTP ports, chosen addresses).
     notes: tuple[str, ...] = ()
+    #: In inventory order (by name), which is the IR's endpoint order after the pods.
+    externals: tuple[LabExternal, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -107,8 +139,18 @@ class LabPlan:
 
     @property
     def netns(self) -> tuple[str, ...]:
-        """Every netns of the lab: underlay, nodes, pods."""
-        return (self.underlay, *(n.netns for n in self.nodes), *(p.netns for p in self.pods))
+        """Every netns of the lab: underlay, nodes, pods, external workloads."""
+        return (
+            self.underlay,
+            *(n.netns for n in self.nodes),
+            *(p.netns for p in self.pods),
+            *(x.netns for x in self.externals),
+        )
+
+    @property
+    def workloads(self) -> tuple[LabWorkload, ...]:
+        """Pods, then external workloads: what probes go between, in the IR's order."""
+        return (*self.pods, *self.externals)
 
     def node(self, name: str) -> LabNode:
         return next(n for n in self.nodes if n.name == name)
@@ -117,8 +159,8 @@ class LabPlan:
         return tuple(p for p in self.pods if p.node == node)
 
     def served_ports(self) -> tuple[FlowPort, ...]:
-        """Every port some pod's server answers on, in matrix order."""
-        return tuple(sorted({port for pod in self.pods for port in pod.ports}, key=lambda p: p.sort_key))
+        """Every port some pod's (or external workload's) server answers on, in matrix order."""
+        return tuple(sorted({port for item in self.workloads for port in item.ports}, key=lambda p: p.sort_key))
 
 
 def check_lab_name(name: str) -> str:
@@ -145,8 +187,10 @@ def plan_lab(inventory: Inventory, name: str = "default", extra_ports: Sequence[
     extra = _served(extra_ports, "--port", notes)
 
     addresses = _pod_addresses(inventory, pods, notes)
+    external_ips = _external_addresses(inventory, {ip for ip, _ in addresses.values()}, notes)
     node_names = sorted({p.node or DEFAULT_NODE for p in pods})
     taken = [IPv4Network(ip) for ip, _ in addresses.values()] + _service_networks(inventory)
+    taken += [IPv4Network(ip) for ip in external_ips.values() if ip is not None]
     network = _free_range(_UNDERLAY_RANGES, taken, "node")
     underlay = f"{lab_prefix(name)}ul"
     nodes = tuple(
@@ -173,7 +217,20 @@ def plan_lab(inventory: Inventory, name: str = "default", extra_ports: Sequence[
                 allocated,
             )
         )
-    return LabPlan(name, underlay, network, nodes, tuple(lab_pods), tuple(notes))
+    externals = []
+    spare = (network[-2 - k] for k in range(network.num_addresses))  # from the top: nodes take the bottom
+    for k, workload in enumerate(inventory.external_workloads):
+        declared_ip = external_ips[workload.id]
+        allocated = declared_ip is None
+        ip = next(spare) if declared_ip is None else declared_ip
+        if allocated:
+            notes.append(f"{workload.id}: no usable IPv4 in the inventory; the lab gives it {ip}")
+        declared = [FlowPort(p.protocol, p.port) for p in workload.ports]
+        ports = tuple(sorted(dict.fromkeys((*_served(declared, workload.id, notes), *extra)), key=lambda p: p.sort_key))
+        externals.append(
+            LabExternal(workload.id, f"{lab_prefix(name)}x{k}", f"nfulx{k:x}", ip, _mac("0a:5a", ip), ports, allocated)
+        )
+    return LabPlan(name, underlay, network, nodes, tuple(lab_pods), tuple(notes), tuple(externals))
 
 
 def lab_inventory(inventory: Inventory, plan: LabPlan) -> Inventory:
@@ -200,7 +257,19 @@ def lab_inventory(inventory: Inventory, plan: LabPlan) -> Inventory:
     pods = tuple(
         p if p.host_network else replace(p, ips=(by_id[p.id].ip,), node=by_id[p.id].node) for p in inventory.pods
     )
-    return replace(inventory, pods=pods)
+    externals = {x.id: x for x in plan.externals}
+    declared = {w.id for w in inventory.external_workloads}
+    if declared != set(externals):
+        raise UsageError(
+            f"the files describe other external workloads than lab {plan.name} was built from"
+            f" ({_few(sorted(declared ^ set(externals)))}); give the same cluster files as to `lab up`"
+        )
+    workloads = tuple(replace(w, addresses=(externals[w.id].ip,)) for w in inventory.external_workloads)
+    # The nodes answer on their underlay addresses (NodePort Services, node peers).
+    given = {n.name: n for n in inventory.nodes}
+    nodes = [replace(given.get(n.name, Node(n.name)), addresses=(n.ip,)) for n in plan.nodes]
+    nodes += [n for n in inventory.nodes if n.name not in {lab.name for lab in plan.nodes}]
+    return replace(inventory, pods=pods, external_workloads=workloads, nodes=tuple(sorted(nodes, key=lambda n: n.name)))
 
 
 def _few(ids: Sequence[str]) -> str:
@@ -252,7 +321,46 @@ def _pod_addresses(inventory: Inventory, pods: Sequence[Pod], notes: list[str]) 
 
 
 def _service_networks(inventory: Inventory) -> list[IPv4Network]:
-    return [IPv4Network(a) for s in inventory.services for a in s.cluster_ips if isinstance(a, IPv4Address)]
+    """Every address of a Service: cluster, external and load-balancer IPs."""
+    return [
+        IPv4Network(a)
+        for s in inventory.services
+        for a in (*s.cluster_ips, *s.external_ips, *s.load_balancer_ips)
+        if isinstance(a, IPv4Address)
+    ]
+
+
+def _external_addresses(
+    inventory: Inventory, pod_ips: set[IPv4Address], notes: list[str]
+) -> dict[EndpointId, IPv4Address | None]:
+    """Each external workload's first usable IPv4, or None (the lab gives it one)."""
+    chosen: dict[EndpointId, IPv4Address | None] = {}
+    owner: dict[IPv4Address, str] = {}
+    services = _service_networks(inventory)
+    for workload in inventory.external_workloads:
+        ip = next((a for a in workload.addresses if isinstance(a, IPv4Address)), None)
+        reason = _unusable_external(ip, pod_ips, owner, services) if ip is not None else None
+        if reason is not None:
+            notes.append(f"{workload.id}: address {ip} {reason}")
+            ip = None
+        if ip is not None:
+            owner[ip] = workload.id
+        chosen[workload.id] = ip
+    return chosen
+
+
+def _unusable_external(
+    ip: IPv4Address, pod_ips: set[IPv4Address], owner: dict[IPv4Address, str], services: list[IPv4Network]
+) -> str | None:
+    if any(ip in net for net in _UNUSABLE):
+        return "cannot be a host address in the lab"
+    if ip in pod_ips:
+        return "is a pod's address in the lab"
+    if ip in owner:
+        return f"already belongs to {owner[ip]}"
+    if any(ip in net for net in services):
+        return "is a Service's address"
+    return None
 
 
 def _policy_networks(inventory: Inventory) -> list[IPv4Network]:

@@ -1,4 +1,5 @@
-"""probe(plan, ports) -> ProbeReport: what the kernel does with every ordered pod pair, self included.
+"""probe(plan, ports) -> ProbeReport: what the kernel does with every ordered pair of pods and external
+workloads, self included.
 
 One thread, started in an empty netns of its own, enters each source pod's netns in turn (jobs
 grouped by source) and creates non-blocking sockets there, at most `window` in flight, driven by
@@ -32,9 +33,9 @@ import numpy.typing as npt
 
 from netfence.analysis.matrix import Matrix
 from netfence.errors import NetfenceError
-from netfence.ir.types import EndpointInfo
+from netfence.ir.types import EndpointInfo, EndpointKind
 from netfence.lab.netns import NetnsId, current_netns, enter, isolated
-from netfence.lab.plan import LabPlan, LabPod
+from netfence.lab.plan import LabExternal, LabPlan, LabWorkload
 from netfence.lab.servers import answer
 from netfence.model.ports import FlowPort, Protocol
 
@@ -87,8 +88,13 @@ class ProbeReport:
 
 
 def lab_endpoints(plan: LabPlan) -> tuple[EndpointInfo, ...]:
-    """The lab's pods as endpoints, in plan (and IR) order."""
-    return tuple(EndpointInfo(p.id, p.namespace, p.name, (p.ip,), p.node) for p in plan.pods)
+    """The lab's pods and external workloads as endpoints, in plan (and IR) order."""
+    return tuple(
+        EndpointInfo(w.id, w.namespace, w.name, (w.ip,), None, kind=EndpointKind.EXTERNAL)
+        if isinstance(w, LabExternal)
+        else EndpointInfo(w.id, w.namespace, w.name, (w.ip,), w.node)
+        for w in plan.workloads
+    )
 
 
 def probe(
@@ -106,12 +112,17 @@ def probe(
         if port.protocol is Protocol.SCTP:
             raise NetfenceError(f"cannot probe {port}: the lab has no SCTP (this kernel has no SCTP sockets)")
     ports = tuple(ports)
-    pods = plan.pods
-    n = len(pods)
+    workloads = plan.workloads
+    n = len(workloads)
     if expected is not None and expected.shape != (len(ports), n, n):
         raise NetfenceError(f"expected verdicts of shape {(len(ports), n, n)}, got {expected.shape}")
     # Grouped by source: one setns per source pod and pass.
-    jobs = [_Job(i, j, p, pods[i], pods[j], port) for i in range(n) for p, port in enumerate(ports) for j in range(n)]
+    jobs = [
+        _Job(i, j, p, workloads[i], workloads[j], port)
+        for i in range(n)
+        for p, port in enumerate(ports)
+        for j in range(n)
+    ]
     window = min(window, _fd_budget())
     stop = threading.Event()
     started = time.monotonic()
@@ -152,8 +163,8 @@ class _Job:
     i: int
     j: int
     p: int
-    source: LabPod
-    destination: LabPod
+    source: LabWorkload
+    destination: LabWorkload
     port: FlowPort
 
 
@@ -187,7 +198,7 @@ class _Prober:
     def __init__(self, plan: LabPlan, window: int, stop: threading.Event) -> None:
         self.window = window
         self.stop = stop
-        self.lab_ips = {str(p.ip) for p in plan.pods}
+        self.lab_ips = {str(p.ip) for p in plan.workloads}
         self.here: tuple[str, NetnsId] | None = None
 
     def run(self, jobs: Sequence[_Job], timeout: float) -> list[Outcome]:
@@ -222,7 +233,7 @@ class _Prober:
 
     # --- launching ------------------------------------------------------------------------
 
-    def _enter(self, pod: LabPod) -> None:
+    def _enter(self, pod: LabWorkload) -> None:
         """Be inside the source pod's netns, checked before every socket the prober makes."""
         if self.here is None or self.here[0] != pod.netns:
             self.here = (pod.netns, enter(pod.netns))

@@ -71,10 +71,10 @@ def start_servers(plan: LabPlan) -> int:
 
 
 def bind_all(plan: LabPlan) -> tuple[list[socket.socket], dict[int, _Listener]]:
-    """Every pod's sockets, each made inside its pod's netns."""
+    """Every pod's (and external workload's) sockets, each made inside its own netns."""
     sockets: list[socket.socket] = []
     listeners: dict[int, _Listener] = {}
-    for pod in plan.pods:
+    for pod in plan.workloads:
         with inside(pod.netns):
             for port in pod.ports:
                 if port.protocol is Protocol.TCP:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from netfence.errors import NetfenceError
-from netfence.lab.plan import LabNode, LabPlan, LabPod, check_lab_name
+from netfence.lab.plan import LabExternal, LabNode, LabPlan, LabPod, check_lab_name
 from netfence.model.endpoints import EndpointId
 from netfence.model.ports import FlowPort, Protocol
 
@@ -101,6 +101,18 @@ def _state_data(state: LabState) -> dict[str, Any]:
                 }
                 for p in plan.pods
             ],
+            "externals": [
+                {
+                    "id": x.id,
+                    "netns": x.netns,
+                    "uplink": x.uplink,
+                    "ip": str(x.ip),
+                    "mac": x.mac,
+                    "ports": [{"port": f.port, "protocol": str(f.protocol)} for f in x.ports],
+                    "allocated": x.allocated,
+                }
+                for x in plan.externals
+            ],
         },
     }
 
@@ -130,6 +142,18 @@ def _state_from(data: dict[str, Any]) -> LabState:
             for p in raw["pods"]
         ),
         notes=tuple(raw["notes"]),
+        externals=tuple(
+            LabExternal(
+                EndpointId(x["id"]),
+                x["netns"],
+                x["uplink"],
+                IPv4Address(x["ip"]),
+                x["mac"],
+                tuple(FlowPort(Protocol(f["protocol"]), f["port"]) for f in x["ports"]),
+                bool(x["allocated"]),
+            )
+            for x in raw.get("externals", [])
+        ),
     )
     pid = data.get("server_pid")
     return LabState(plan, int(pid) if pid is not None else None)

@@ -67,7 +67,8 @@ def test_whitelist_scenario_vm_allows_clients_on_80_and_reaches_wordpress_at_the
         "\t\tip saddr @local_v4 jump eg_t0\n"
         "\t}\n"
         "\tchain in_t0 {\n"
-        '\t\tmeta l4proto tcp th dport { 80 } counter accept comment "GlobalNetworkPolicy wordpress-whitelist ingress[0]"\n'
+        "\t\tmeta l4proto tcp th dport { 80 } counter accept"
+        ' comment "GlobalNetworkPolicy wordpress-whitelist ingress[0]"\n'
         '\t\tcounter drop comment "default: isolated, no rule allowed"\n'
         "\t}\n"
         "\tchain eg_t0 {\n"
@@ -104,7 +105,10 @@ def test_host_no_policy_selects_gets_only_the_stateful_hooks(cluster: Make) -> N
 
 
 def test_pass_goes_to_the_next_tier_and_the_end_applies_the_default(cluster: Make) -> None:
-    tier = "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\nspec: {order: 100, defaultAction: Pass}\n"
+    tier = (
+        "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\n"
+        "spec: {order: 100, defaultAction: Pass}\n"
+    )
     first = gnp("first", "  tier: security\n  selector: app == 'lb'\n  ingress:\n  - action: Log\n  - action: Pass\n")
     c = cluster(*shop(), vm(), tier, first)
     firewall = compile_host(c.ruleset, VM)

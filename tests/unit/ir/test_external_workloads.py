@@ -76,7 +76,8 @@ def test_external_workload_is_an_endpoint_allowed_by_default(cluster: Make) -> N
     c = cluster(*shop(), VM)
     vm = c.ruleset.endpoint("ext/vm")  # type: ignore[arg-type]
     assert vm is not None
-    assert (vm.kind, vm.namespace, vm.name, vm.node, vm.default_action) == (EndpointKind.EXTERNAL, "", "vm", None, Action.ALLOW)
+    assert (vm.kind, vm.namespace, vm.name, vm.node) == (EndpointKind.EXTERNAL, "", "vm", None)
+    assert vm.default_action is Action.ALLOW
     assert vm.resolve_port("http", vm.named_ports[0][1]) == 8080
     assert c.allowed("ext/vm", "shop/web", "8000/TCP")
     assert c.allowed("shop/web", "ext/vm", "8080/TCP")

@@ -51,6 +51,11 @@ def delete_iptables(netns: str | None) -> None:
     _destroy_sets(_netfence_sets(netns), netns)
 
 
+def holds_iptables(netns: str | None) -> bool:
+    """Whether netfence's chains or sets are there (what `delete_iptables` would remove)."""
+    return ":NETFENCE-" in run_tool(["iptables-save", "-t", "filter"], netns) or bool(_netfence_sets(netns))
+
+
 def read_iptables(netns: str | None) -> str:
     """`iptables-save -t filter` and `ipset list -n`: what the kernel holds, for review."""
     return run_tool(["iptables-save", "-t", "filter"], netns) + run_tool(["ipset", "list", "-n"], netns)

@@ -208,8 +208,15 @@ class _Builder:
     ) -> str:
         nft_type, keyword = ("ipv4_addr", "ip") if family == 4 else ("ipv6_addr", "ip6")
         digest = hashlib.sha1(f"{ref}|{part}|{family}".encode()).hexdigest()[:10]  # noqa: S324
-        name = f"{_PREFIX[direction]}_{digest}"
-        self.sets[name] = AddressSet(name, nft_type, _elements(family, list(spans)))
+        name = base = f"{_PREFIX[direction]}_{digest}"
+        elements = _elements(family, list(spans))
+        # One rule of a policy can become several IR rules with one RuleRef (a Service's
+        # backends split by target port): each keeps its own addresses.
+        suffix = 1
+        while name in self.sets and self.sets[name].elements != elements:
+            suffix += 1
+            name = f"{base}_{suffix}"
+        self.sets[name] = AddressSet(name, nft_type, elements)
         return f"{keyword} {field_} @{name}"
 
     def _peers_ranges(self, peers: Sequence[PeerMatch]) -> dict[int, list[tuple[int, int]]]:
