@@ -197,6 +197,23 @@ SCENARIOS = (
             ),
         ),
     ),
+    Scenario(
+        "whitelist",
+        "one whitelist for pods and a VM outside the cluster: HAProxy -> WordPress (NodePort) -> MySQL",
+        (
+            Step(
+                "a GlobalNetworkPolicy on labels and Service names, enforced on the nodes and by the VM itself",
+                ("whitelist/cluster.yaml", "whitelist/whitelist.yaml"),
+                ("80/TCP", "3306/TCP"),
+                (
+                    ("ext/client", "ext/haproxy", "80/TCP"),
+                    ("ext/haproxy", "wordpress/wordpress-6dfdd9f64f-d75j2", "80/TCP"),
+                    ("wordpress/wordpress-6dfdd9f64f-d75j2", "wordpress/wordpress-mysql-5b58bbd695-gxtc4", "3306/TCP"),
+                    ("wordpress/toolbox", "wordpress/wordpress-mysql-5b58bbd695-gxtc4", "3306/TCP"),
+                ),
+            ),
+        ),
+    ),
 )
 
 

@@ -1,1 +1,2 @@
-"""Enforcement: the IR compiled to nftables and applied to a node's kernel. Reads the IR only."""
+"""Enforcement: the IR compiled to nftables and applied to a node's kernel, and an external host's
+own firewall (host.py) written for nftables or iptables. Reads the IR only."""
