@@ -21,7 +21,7 @@ What is in it:
   `checkout-7d5f9c6b8-x2k4q`, with `pod-template-hash`) and StatefulSets (`postgres-0`). Pods are
   labelled `app`, `tier` (web, api, worker, db, cache, queue) and `env`; they declare named
   containerPorts: `http` 8080 (or 80), `grpc` 9090, `metrics` 9100, datastore ports. Every pod
-  has a node (`node-NN`, pod CIDR 10.244.K.0/24) and a distinct podIP in 10.244.0.0/14; node
+  has a node (`node-NN`, pod CIDR 10.244.K.0/24) and a distinct podIP in 10.244.0.0/14 (beyond 1,024 nodes, in 100.64.0.0/10); node
   addresses are in 10.0.0.0/16, service cluster IPs in 10.96.0.0/12.
 - One Service per workload (selector `app`, targetPort by name).
 - Exactly M NetworkPolicies: a `default-deny-ingress` per application namespace; a
@@ -165,13 +165,16 @@ class Cluster:
         return f"10.0.{node // 250}.{node % 250 + 4}"
 
     def pod_ip(self) -> tuple[int, str]:
-        """A node with room left and the next free address in its pod CIDR 10.244.K.0/24."""
+        """A node with room left and the next free address in its pod CIDR: 10.244.K.0/24 for the
+        first 1,024 nodes (10.244.0.0/14), then 100.64.K.0/24 (more than ~30,000 pods)."""
         while True:
             node = self.rng.randrange(len(self.nodes))
             host = self._node_next[node]
             if host <= 254:
                 self._node_next[node] += 1
-                return node, f"10.{244 + node // 256}.{node % 256}.{host}"
+                if node < 1024:
+                    return node, f"10.{244 + node // 256}.{node % 256}.{host}"
+                return node, f"100.{64 + (node - 1024) // 256}.{(node - 1024) % 256}.{host}"
 
     def service_ip(self) -> str:
         n = self._service_next
