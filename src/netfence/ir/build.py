@@ -104,8 +104,7 @@ def build_ruleset(inventory: Inventory) -> Ruleset:
     endpoints += [external_workload_info(w) for w in inventory.external_workloads]
     by_id = {e.id: e for e in endpoints}
     resolver = _Resolver(inventory, pods)
-    scope = Scope(inventory, pods)
-    calico = CalicoBuilder(inventory, scope, by_id)
+    calico = CalicoBuilder(inventory, lambda: Scope(inventory, pods), by_id)
     admin = AdminBuilder(inventory, resolver.pods, resolver.namespaces)
 
     # Calico's built-in tiers always exist (Calico policies may name them too); a tier no policy
@@ -152,38 +151,64 @@ def build_ruleset(inventory: Inventory) -> Ruleset:
 
 
 class _Resolver:
-    """Selector -> endpoint sets, evaluating each selector once per distinct label set."""
+    """Selector -> endpoint sets, evaluating each selector once per distinct label set.
+
+    Pods are grouped by namespace and label set (replicas share one), equal label sets share
+    one object, and results are cached per selector by that object's identity: a selector is
+    hashed once per question, not once per pod.
+    """
 
     def __init__(self, inventory: Inventory, pods: list[Pod]) -> None:
         self.inventory = inventory
-        self.by_namespace: dict[str, list[Pod]] = {}
+        interned: dict[Labels, Labels] = {}
+        groups: dict[str, dict[Labels, list[EndpointId]]] = {}
         for pod in pods:
-            self.by_namespace.setdefault(pod.namespace, []).append(pod)
-        self._cache: dict[tuple[LabelSelector, Labels], bool] = {}
+            labels = interned.setdefault(pod.labels, pod.labels)
+            groups.setdefault(pod.namespace, {}).setdefault(labels, []).append(pod.id)
+        self.groups = {ns: list(by_labels.items()) for ns, by_labels in groups.items()}
+        self._pod_cache: dict[LabelSelector, dict[int, bool]] = {}
+        self._namespace_cache: dict[LabelSelector, dict[str, bool]] = {}
 
-    def _matches(self, selector: LabelSelector, labels: Labels) -> bool:
-        key = (selector, labels)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = self._cache[key] = selector.matches(labels)
-        return hit
-
-    def pods(self, namespaces: Callable[[str], bool], selector: LabelSelector | None) -> frozenset[EndpointId]:
-        return frozenset(
-            pod.id
-            for namespace, pods in self.by_namespace.items()
-            if namespaces(namespace)
-            for pod in pods
-            if selector is None or self._matches(selector, pod.labels)
-        )
+    def pods(
+        self, namespaces: Callable[[str], bool] | str, selector: LabelSelector | None
+    ) -> frozenset[EndpointId]:
+        """Pods of the namespaces (one name, or a predicate) whose labels match `selector`
+        (None: every pod)."""
+        if isinstance(namespaces, str):
+            chosen = [(namespaces, self.groups.get(namespaces, []))]
+        else:
+            chosen = [(ns, groups) for ns, groups in self.groups.items() if namespaces(ns)]
+        out: list[EndpointId] = []
+        if selector is None or selector.is_empty:
+            for _, groups in chosen:
+                for _, ids in groups:
+                    out.extend(ids)
+            return frozenset(out)
+        cache = self._pod_cache.setdefault(selector, {})
+        for _, groups in chosen:
+            for labels, ids in groups:
+                hit = cache.get(id(labels))
+                if hit is None:
+                    hit = cache[id(labels)] = selector.matches(labels)
+                if hit:
+                    out.extend(ids)
+        return frozenset(out)
 
     def namespaces(self, selector: LabelSelector) -> Callable[[str], bool]:
-        return lambda name: self._matches(selector, self.inventory.namespace(name).labels)
+        cache = self._namespace_cache.setdefault(selector, {})
+
+        def test(name: str) -> bool:
+            hit = cache.get(name)
+            if hit is None:
+                hit = cache[name] = selector.matches(self.inventory.namespace(name).labels)
+            return hit
+
+        return test
 
 
 def _policy_rules(resolver: _Resolver, policy: NetworkPolicy, direction: Direction) -> PolicyRules:
     ref = PolicyRef(policy.kind, policy.namespace, policy.name)
-    subjects = resolver.pods(lambda ns: ns == policy.namespace, policy.pod_selector)
+    subjects = resolver.pods(policy.namespace, policy.pod_selector)
     rules = tuple(
         _rule(resolver, policy, RuleRef(ref, direction, index), rule)
         for index, rule in enumerate(policy.rules(direction))
@@ -204,9 +229,10 @@ def _rule(resolver: _Resolver, policy: NetworkPolicy, ref: RuleRef, rule: Policy
 def _peer(resolver: _Resolver, policy: NetworkPolicy, index: int, peer: Peer) -> PeerMatch:
     if peer.ip_block is not None:
         return PeerMatch(index, blocks=(CidrBlock(peer.ip_block.cidr, peer.ip_block.excepts),))
+    in_namespaces: Callable[[str], bool] | str
     if peer.namespace_selector is None:
         # NetworkPolicy: podSelector alone selects pods in the policy's own namespace.
-        in_namespaces = lambda ns: ns == policy.namespace  # noqa: E731
+        in_namespaces = policy.namespace
     else:
         in_namespaces = resolver.namespaces(peer.namespace_selector)
     # namespaceSelector alone: every pod of the matching namespaces; both: AND.

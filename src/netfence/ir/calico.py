@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import cached_property
 
 from netfence.ir.scope import Member, Scope
 from netfence.ir.types import (
@@ -44,10 +45,17 @@ ACTIONS = {
 
 
 class CalicoBuilder:
-    def __init__(self, inventory: Inventory, scope: Scope, endpoints: dict[EndpointId, EndpointInfo]) -> None:
+    def __init__(
+        self, inventory: Inventory, scope: Callable[[], Scope], endpoints: dict[EndpointId, EndpointInfo]
+    ) -> None:
         self.inventory = inventory
-        self.scope = scope
+        self._make_scope = scope
         self.endpoints = endpoints
+
+    @cached_property
+    def scope(self) -> Scope:
+        """Built on first use: a cluster without Calico policies never pays for the labels."""
+        return self._make_scope()
 
     def subjects(self, policy: CalicoPolicy) -> frozenset[EndpointId]:
         scope = self.scope
