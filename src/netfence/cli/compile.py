@@ -9,6 +9,7 @@ import sys
 from dataclasses import asdict
 
 from netfence.cli.common import add_files, add_output, load_ruleset
+from netfence.cli.flows import add_log_arguments, log_options
 from netfence.dataplane.host import compile_host
 from netfence.dataplane.iptables.render import render_iptables
 from netfence.dataplane.nft.compile import compile_node
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="an ExternalWorkload: the ruleset of its own firewall (input and output, for its addresses)",
     )
     add_output(parser, ("nft", "iptables", "json"), "nft")
+    add_log_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -39,12 +41,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-o iptables: only an external host's firewall (--host NAME) is written for iptables")
     _, ruleset = load_ruleset(args)
     if args.host is not None:
+        if args.log or args.log_allowed or args.audit:
+            raise UsageError("--log, --log-allowed and --audit apply to a node's table (--node), not to --host")
         return _host(ruleset, args.host, args.output)
     if args.node is not None:
         nodes = sorted({e.node for e in ruleset.endpoints if e.node})
         if args.node not in nodes:
             raise UsageError(f"--node: no pod runs on node {args.node!r} (nodes: {', '.join(nodes) or 'none'})")
-    _print(compile_node(ruleset, args.node), args.output)
+    log = log_options(args, ruleset)
+    _print(compile_node(ruleset, args.node, log=log), args.output)
     return 0
 
 

@@ -18,7 +18,9 @@ import argparse
 import sys
 
 from netfence.cli.common import add_files, add_output, declared_ports, flow_port, load
+from netfence.cli.flows import add_log_arguments, log_options
 from netfence.errors import UsageError
+from netfence.ir.audit import enforced_ruleset
 from netfence.ir.build import build_ruleset
 from netfence.lab.agents import run_agents
 from netfence.lab.clean import Cleaned, clean
@@ -49,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_files(p)
     _add_name(p)
     _add_host_firewall(p)
+    add_log_arguments(p)
     p.set_defaults(run=run_apply)
 
     p = verbs.add_parser("probe", help="probe every pod pair (self included) and report what the kernel did")
@@ -71,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_ports(p, "probe this port (default: every containerPort in the inventory)")
     add_output(p, ("table", "json"), "table")
     _add_host_firewall(p)
+    add_log_arguments(p)
     p.set_defaults(run=run_run)
 
     p = verbs.add_parser("agents", help="run one netfence agent per lab node, watching FILES, until interrupted")
@@ -143,7 +147,7 @@ def run_apply(args: argparse.Namespace) -> int:
     inventory = load(args).inventory
     lab = lab_inventory(inventory, plan)
     ruleset = build_ruleset(lab)
-    for warning in enforce(plan, ruleset, args.host_firewall):
+    for warning in enforce(plan, ruleset, args.host_firewall, log_options(args, ruleset)):
         print(warning, file=sys.stderr)
     apply_services(plan, lab)
     hosts = f" and {len(plan.externals)} external hosts ({args.host_firewall})" if plan.externals else ""
@@ -198,11 +202,13 @@ def run_run(args: argparse.Namespace) -> int:
         _notes(plan)
         lab = lab_inventory(inventory, plan)
         ruleset = build_ruleset(lab)
+        log = log_options(args, ruleset)
         if inventory.policy_count:  # without policies the kernel's default (accept) is Kubernetes's
-            for warning in enforce(plan, ruleset, args.host_firewall):
+            for warning in enforce(plan, ruleset, args.host_firewall, log):
                 print(warning, file=sys.stderr)
         apply_services(plan, lab)
-        comparison = compare(plan, ruleset, ports)
+        # Audited policies are not enforced: the kernel must agree with the ruleset without them.
+        comparison = compare(plan, enforced_ruleset(ruleset, log.audit if log else ()), ports)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -10,7 +10,9 @@ from fnmatch import fnmatchcase
 from netfence.analysis.matrix import compute_matrix
 from netfence.cli.common import add_files, declared_ports, flow_port, load_ruleset
 from netfence.errors import UsageError
+from netfence.ir.audit import enforced_ruleset, parse_audited
 from netfence.ir.types import EndpointInfo, EndpointKind
+from netfence.output.audit import audit_matrix_changes, audit_matrix_csv, audit_matrix_json
 from netfence.output.render import matrix_csv, matrix_json, matrix_summary, matrix_table
 
 OUTPUTS = ("table", "wide", "json", "csv", "summary")
@@ -53,11 +55,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help=f"output format (default table; summary above {SUMMARY_THRESHOLD:,} sources or destinations)",
     )
+    parser.add_argument(
+        "--audit",
+        action="append",
+        default=[],
+        metavar="POLICY",
+        help="treat this policy as audited (staged): the matrix is without it; the flows it would change follow"
+        " (json/csv: an `audit` verdict per flow); repeatable",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    inventory, ruleset = load_ruleset(args)
+    inventory, full = load_ruleset(args)
+    audited = sorted(parse_audited(args.audit, full), key=str)
+    ruleset = enforced_ruleset(full, audited)
     ports = [flow_port(p) for p in args.port] or declared_ports(inventory)
     if not ports:
         raise UsageError("no ports to evaluate: the inventory declares no containerPorts; pass --port PORT/PROTO")
@@ -80,6 +92,20 @@ def run(args: argparse.Namespace) -> int:
             )
     # Only the chosen sources and destinations are classified and evaluated.
     matrix = compute_matrix(ruleset, ports, endpoints, sources=sources, destinations=destinations)
+    if audited:
+        audit = compute_matrix(full, ports, endpoints, sources=sources, destinations=destinations)
+        if output == "json":
+            audit_matrix_json(matrix, audit, audited, sys.stdout)
+            return 0
+        if output == "csv":
+            audit_matrix_csv(matrix, audit, sys.stdout)
+            return 0
+        if output == "summary":
+            matrix_summary(matrix, sys.stdout)
+        else:
+            matrix_table(matrix, sys.stdout, wide=output == "wide")
+        audit_matrix_changes(matrix, audit, audited, sys.stdout)
+        return 0
     if output == "json":
         matrix_json(matrix, sys.stdout)
     elif output == "csv":

@@ -8,10 +8,12 @@ import sys
 from netfence.analysis.verdict import Flow, Party, Verdict, evaluate
 from netfence.cli.common import add_files, add_output, flow_port, load_ruleset
 from netfence.cli.targets import ServiceTarget, outside_entry, resolve_party, resolve_service
+from netfence.ir.audit import enforced_ruleset, parse_audited
 from netfence.ir.types import EndpointKind, Ruleset
 from netfence.model.endpoints import EndpointId
 from netfence.model.inventory import Inventory
 from netfence.model.ports import FlowPort
+from netfence.output.audit import audit_query_dump, audit_query_text
 from netfence.output.data import flow_port_data
 from netfence.output.render import verdict_text, verdicts_dump
 
@@ -24,11 +26,40 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--port", required=True, metavar="PORT/PROTO", help="80/TCP, 53/UDP or ICMP")
     parser.add_argument("-n", "--namespace", help="namespace of a pod or service given without one")
     add_output(parser, ("table", "wide", "json", "yaml"), "table")
+    parser.add_argument(
+        "--audit",
+        action="append",
+        default=[],
+        metavar="POLICY",
+        help="treat this policy as audited (staged): the verdict is without it, the audit verdict with it; repeatable",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    inventory, ruleset = load_ruleset(args)
+    inventory, full = load_ruleset(args)
+    audited = parse_audited(args.audit, full)
+    # Audited policies are not enforced: the verdict is the ruleset's without them.
+    ruleset = enforced_ruleset(full, audited)
+    verdicts, info = _verdicts(args, inventory, ruleset)
+    allowed = bool(verdicts) and all(v.allowed for v in verdicts)
+    if audited:
+        audit, _ = _verdicts(args, inventory, full)
+        if args.output in ("json", "yaml"):
+            audit_query_dump(verdicts, audit, sorted(audited, key=str), args.output, sys.stdout, info)
+        else:
+            _print(verdicts, info)
+            audit_query_text(audit, sorted(audited, key=str), sys.stdout)
+    elif args.output in ("json", "yaml"):
+        verdicts_dump(verdicts, args.output, sys.stdout, info)
+    else:
+        _print(verdicts, info)
+    return 0 if allowed else 1
+
+
+def _verdicts(
+    args: argparse.Namespace, inventory: Inventory, ruleset: Ruleset
+) -> tuple[list[Verdict], dict[str, object] | None]:
     port = flow_port(args.port)
     source = resolve_party(inventory, ruleset, args.source, args.namespace, "--from")
     service = resolve_service(inventory, ruleset, args.destination, args.namespace, port)
@@ -44,12 +75,7 @@ def run(args: argparse.Namespace) -> int:
             verdicts = [evaluate(ruleset, Flow(source, backend, target)) for backend, target in service.backends]
         if service.missing:
             info["backendsWithoutTargetPort"] = list(service.missing)
-    allowed = bool(verdicts) and all(v.allowed for v in verdicts)
-    if args.output in ("json", "yaml"):
-        verdicts_dump(verdicts, args.output, sys.stdout, info)
-    else:
-        _print(verdicts, info)
-    return 0 if allowed else 1
+    return verdicts, info
 
 
 def _from_outside(

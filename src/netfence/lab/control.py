@@ -16,6 +16,7 @@ from netfence.dataplane.host import compile_host
 from netfence.dataplane.iptables.apply import apply_iptables, delete_iptables, holds_iptables
 from netfence.dataplane.iptables.render import render_iptables
 from netfence.dataplane.nft.compile import compile_node
+from netfence.dataplane.nft.flowlog import LogOptions
 from netfence.dataplane.nft.host import render_host
 from netfence.dataplane.nft.objects import Table
 from netfence.errors import NetfenceError, UsageError
@@ -63,18 +64,19 @@ def down(name: str = "default") -> Cleaned:
     return clean(name)
 
 
-def enforce(plan: LabPlan, ruleset: Ruleset, host_firewall: str = "nft") -> list[str]:
+def enforce(plan: LabPlan, ruleset: Ruleset, host_firewall: str = "nft", log: LogOptions | None = None) -> list[str]:
     """Compile `ruleset` for every node and every external workload, apply each node's table
     atomically in its netns and each external host's own firewall in its netns (`host_firewall`:
     "nft" or "iptables", the other one's rules removed), then flush conntrack (gotchas 7 and 8:
     old flows would outlive the new rules).
 
-    `ruleset` must be built from the lab's inventory (plan.lab_inventory). Returns warnings.
+    `ruleset` must be built from the lab's inventory (plan.lab_inventory); `log`: the nodes'
+    flow logs and audited policies (nft/flowlog.py). Returns warnings.
     """
     if host_firewall not in HOST_FIREWALLS:
         raise UsageError(f"host firewall {host_firewall!r}: expected one of {', '.join(HOST_FIREWALLS)}")
     # Render everything before touching anything: a compiler error leaves the lab as it was.
-    tables = node_tables(plan, ruleset)
+    tables = node_tables(plan, ruleset, log)
     hosts = {x.netns: compile_host(ruleset, x.id) for x in plan.externals}
     rendered = {}
     if host_firewall == "iptables":
@@ -92,10 +94,10 @@ def enforce(plan: LabPlan, ruleset: Ruleset, host_firewall: str = "nft") -> list
     return flush_conntrack(plan)
 
 
-def node_tables(plan: LabPlan, ruleset: Ruleset) -> dict[str, Table]:
+def node_tables(plan: LabPlan, ruleset: Ruleset, log: LogOptions | None = None) -> dict[str, Table]:
     """Each lab node's table (by node netns), keyed on the lab's pod veths."""
     return {
-        node.netns: compile_node(ruleset, node.name, {p.id: p.veth for p in plan.pods_on(node.name)})
+        node.netns: compile_node(ruleset, node.name, {p.id: p.veth for p in plan.pods_on(node.name)}, log)
         for node in plan.nodes
     }
 

@@ -27,6 +27,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from netfence.dataplane.nft.flowlog import LoggedChains, LogOptions
 from netfence.dataplane.nft.objects import AddressSet, Chain, Rule, Table, VerdictMap
 from netfence.ir.types import (
     Action,
@@ -63,12 +64,20 @@ def interface_name(endpoint: EndpointId) -> str:
     return "nf" + hashlib.sha1(f"{namespace}.{name}".encode()).hexdigest()[:11]  # noqa: S324 - a name, not security
 
 
-def compile_node(ruleset: Ruleset, node: str | None, interfaces: Mapping[EndpointId, str] | None = None) -> Table:
-    """The table enforcing the policies of `node`'s endpoints (node None: every endpoint)."""
+def compile_node(
+    ruleset: Ruleset,
+    node: str | None,
+    interfaces: Mapping[EndpointId, str] | None = None,
+    log: LogOptions | None = None,
+) -> Table:
+    """The table enforcing the policies of `node`'s endpoints (node None: every endpoint).
+
+    `log`: NFLOG flow logs and audited policies (flowlog.py); None: neither.
+    """
     # Pods only: host endpoints are a host's own firewall, not a pod interface.
     local = [e for e in ruleset.endpoints if e.kind is EndpointKind.POD and (node is None or e.node == node)]
     names = {e.id: (interfaces or {}).get(e.id) or interface_name(e.id) for e in local}
-    builder = _Builder(ruleset)
+    builder = _Builder(ruleset, log=log)
     maps = []
     for direction in (Direction.INGRESS, Direction.EGRESS):
         entries = []
@@ -103,6 +112,7 @@ class _Builder:
     #: A policy's rules are shared by every class it selects: compile them once per variant.
     _compiled: dict[tuple[object, ...], list[Rule]] = field(default_factory=dict)
     _ranges: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
+    log: LogOptions | None = None
 
     def endpoint_chain(self, direction: Direction, endpoint: EndpointInfo) -> str | None:
         """The first chain of `endpoint`'s class, or None when no policy selects it."""
@@ -121,6 +131,10 @@ class _Builder:
         self, direction: Direction, base: str, selecting: tuple[tuple[PolicyRules, ...], ...], endpoint: EndpointInfo
     ) -> None:
         tiers = self.ruleset.tiers(direction)
+        if self.log is not None:
+            logged = LoggedChains(self.log, self.chains)
+            logged.class_chains(direction, base, tiers, selecting, lambda r, v: self._cached(direction, r, endpoint, v))
+            return
         used = [i for i, policies in enumerate(selecting) if policies]
         allow = "accept" if direction is Direction.INGRESS else "return"
         for position, t in enumerate(used):
@@ -148,6 +162,14 @@ class _Builder:
             elif later is not None:
                 rules.append(Rule(onward))
             self.chains[f"{base}_t{t}"] = Chain(f"{base}_t{t}", tuple(rules))
+
+    def _cached(self, direction: Direction, rule: IRRule, local: EndpointInfo, verdict: str) -> list[Rule]:
+        """_rules, compiled once per rule, named-port variant and verdict."""
+        named = local.named_ports if direction is Direction.INGRESS else ()
+        key = (direction, id(rule), named, verdict)
+        if key not in self._compiled:
+            self._compiled[key] = self._rules(direction, rule, local, verdict)
+        return self._compiled[key]
 
     def _rules(self, direction: Direction, rule: IRRule, local: EndpointInfo, verdict: str) -> list[Rule]:
         note = str(rule.ref)
