@@ -105,12 +105,13 @@ class FakeApiServer:
 
     def serve_socket(self, sock: socket.socket) -> None:
         """Also serve on an already bound socket (it keeps the network namespace it was made in)."""
-        server = self._server(sock.getsockname(), bind=False)
+        server = self._server(sock.getsockname(), bind=False, start=False)
         server.socket.close()
         server.socket = sock
         sock.listen(128)
+        self._start(server)
 
-    def _server(self, address: Any, bind: bool = True) -> ThreadingHTTPServer:
+    def _server(self, address: Any, bind: bool = True, start: bool = True) -> ThreadingHTTPServer:
         owner = self
 
         class Handler(_Handler):
@@ -118,11 +119,15 @@ class FakeApiServer:
 
         server = _Server(address, Handler, bind_and_activate=bind)
         server.daemon_threads = True
+        if start:
+            self._start(server)
+        return server
+
+    def _start(self, server: ThreadingHTTPServer) -> None:
         self._servers.append(server)
         threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-apiserver", daemon=True).start()
         if self.bookmark_interval and len(self._servers) == 1:
             threading.Thread(target=self._bookmarks_forever, daemon=True).start()
-        return server
 
     def stop(self) -> None:
         self.drop_watches()

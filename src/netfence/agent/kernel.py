@@ -293,7 +293,8 @@ class NftKernel:
         except DataplaneError:
             if not self._exists(name):
                 return None
-            raise
+            # Created between the two commands (by whoever): read it now.
+            listing = run_nft(["-j", "list", "table", TABLE_FAMILY, name], self.netns)
         return parse_table(listing)
 
     def _exists(self, name: str) -> bool:

@@ -137,10 +137,12 @@ class Metrics:
 
 @dataclass
 class Health:
-    """What /healthz and /readyz answer: callables returning (ok, text)."""
+    """What /healthz and /readyz answer: callables returning (ok, text); `scrape` runs before
+    /metrics is rendered (the agent reads the kernel's counters then)."""
 
     live: Callable[[], tuple[bool, str]]
     ready: Callable[[], tuple[bool, str]]
+    scrape: Callable[[], None] = lambda: None
 
 
 def serve(address: str, metrics: Metrics, health: Health) -> ThreadingHTTPServer:
@@ -155,6 +157,8 @@ def serve(address: str, metrics: Metrics, health: Health) -> ThreadingHTTPServer
         def do_GET(self) -> None:  # noqa: N802 - the base class's name
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
+                health.scrape()
+                health.ready()  # refreshes netfence_ready
                 self._send(200, metrics.render(), CONTENT_TYPE_LATEST)
             elif path in ("/healthz", "/readyz"):
                 ok, text = (health.live if path == "/healthz" else health.ready)()

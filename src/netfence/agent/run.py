@@ -87,12 +87,26 @@ class Agent:
         #: A table the kernel refused: tried again at every check until a new one replaces it.
         self._refused: Desired | None = None
         self._unknown: list[str] = []
+        self._counters_read = 0.0
         self.syncs = 0
 
     # --- health -----------------------------------------------------------------------------
 
     def health(self) -> Health:
-        return Health(self._live, self._ready)
+        return Health(self._live, self._ready, self.read_counters)
+
+    def read_counters(self) -> None:
+        """Bring the rule counters up to date (on a scrape; at most once a second)."""
+        if time.monotonic() - self._counters_read < 1.0 or self.good is None:
+            return
+        with self._lock:  # not while a replacement restarts them
+            self._counters_read = time.monotonic()
+            try:
+                view = self.kernel.read()
+            except DataplaneError:
+                return
+            if view is not None:
+                self.metrics.rule_counters.absorb(view.counters)
 
     def _live(self) -> tuple[bool, str]:
         age = time.monotonic() - self._heartbeat
