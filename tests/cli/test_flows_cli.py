@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from conftest import Run
 from flowlog_cluster import CLUSTER
 
+Run = Callable[..., tuple[int, str, str]]
 Write = Callable[[str, str], str]
 
 
