@@ -45,7 +45,7 @@ class InputError(NetfenceError):
         if field:
             parts.append(field)
         parts.append(message)
-        super().__init__(": ".join(parts))
+        super().__init__(one_line(": ".join(parts)))
 
     @classmethod
     def expected(
@@ -72,9 +72,15 @@ class UsageError(NetfenceError):
     """A command line that cannot be run as given."""
 
 
+#: Longer strings are cut in messages: input can be hostile, a message stays one readable line.
+SHOWN_CHARACTERS = 100
+
+
 def show(value: object) -> str:
     """A value as messages quote it: strings quoted, YAML spellings for the rest."""
     if isinstance(value, str):
+        if len(value) > SHOWN_CHARACTERS:
+            return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value)} characters)"
         return repr(value)
     if value is None:
         return "nothing"
@@ -84,4 +90,12 @@ def show(value: object) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return str(value)
+    return one_line(str(value)[: SHOWN_CHARACTERS * 2])
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters escaped (a name or key from the input may hold a newline):
+    one problem is one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -89,7 +89,9 @@ class Checker:
             return None
 
     def _record(self, model: type[BaseModel], error: Any) -> None:
-        path: Path = tuple(error["loc"])
+        # pydantic marks a mapping key's own error with a "[key]" step after the key; the key is
+        # the field (its value is shown after "got").
+        path: Path = tuple(step for step in error["loc"] if step != "[key]")
         kind = error["type"]
         if kind == ERROR_TYPE:
             ctx = error.get("ctx") or {}

@@ -60,8 +60,11 @@ def build_inventory(
     for doc in documents:
         api_version, kind = doc.body.get("apiVersion"), doc.body.get("kind")
         if not isinstance(kind, str) or not kind or not isinstance(api_version, str) or not api_version:
-            missing = "kind" if not isinstance(kind, str) or not kind else "apiVersion"
-            problems.append(InputError(doc.location(), "required field is missing", obj=doc.label, field=missing))
+            field, value = ("kind", kind) if not isinstance(kind, str) or not kind else ("apiVersion", api_version)
+            if value is None or value == "":
+                problems.append(InputError(doc.location(), "required field is missing", obj=doc.label, field=field))
+            else:
+                problems.append(InputError.expected(doc.location((field,)), field, "a string", value, obj=doc.label))
             continue
         entry = REGISTRY.get((api_version, kind))
         if entry is None:

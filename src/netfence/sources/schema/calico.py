@@ -26,20 +26,28 @@ from netfence.model.calico import CalicoAction, CalicoPort, TierDefaultAction
 from netfence.model.calico_selector import GlobalOf, Selector, SelectorError, parse_selector
 from netfence.model.ports import PROTOCOL_NUMBERS, Protocol, RuleProtocol
 from netfence.sources.schema.checks import (
-    CIDRText,
+    CalicoGlobalPolicyName,
+    CalicoPolicyName,
+    CIDROrIP,
+    DNSLabelName,
     IPText,
+    LabelMap,
     PolicyType,
     PortNumber,
     fail,
     is_port_name,
     is_port_number,
 )
-from netfence.sources.schema.kubernetes import ObjectMeta, Strict
+from netfence.sources.schema.kubernetes import ObjectMeta, Strict, SubdomainMeta
 
 #: (field path relative to the model being checked, message)
 Problem = tuple[str | None, str]
 
 _DIGITS = re.compile(r"^[0-9]+$")
+#: Calico's interface names (the API's interfaceRegex).
+_INTERFACE = re.compile(r"[a-zA-Z0-9_.-]{1,15}")
+#: Calico's own label on network sets, derived from the namespace.
+NAMESPACE_LABEL = "projectcalico.org/namespace"
 _RANGE = re.compile(r"^([0-9]+):([0-9]+)$")
 _BY_NUMBER: dict[int, Protocol] = {number: protocol for protocol, number in PROTOCOL_NUMBERS.items()}
 #: Calico's spellings, exactly (its API validation is case-sensitive): TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite.
@@ -96,7 +104,7 @@ def _action(value: Any) -> CalicoAction:
 def _protocol_number(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and _DIGITS.match(value):
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
         return int(value)  # numorstring: a string of digits is the number
     return None
 
@@ -126,16 +134,16 @@ def _calico_port(value: Any) -> CalicoPort:
     if is_port_number(value):
         return CalicoPort(value, value)
     if isinstance(value, str):
-        if _DIGITS.match(value) and is_port_number(int(value)):
+        if _DIGITS.fullmatch(value) and is_port_number(int(value)):
             return CalicoPort(int(value), int(value))
-        found = _RANGE.match(value)
+        found = _RANGE.fullmatch(value)
         if found is not None:
             start, end = int(found[1]), int(found[2])
             if is_port_number(start) and is_port_number(end):
                 if start > end:
                     raise fail(f"expected a port range start:end with start <= end, got {show(value)}")
                 return CalicoPort(start, end)
-        elif not _DIGITS.match(value) and is_port_name(value):
+        elif not _DIGITS.fullmatch(value) and is_port_name(value):
             return CalicoPort(name=value)
     raise fail(
         "expected a port number 1-65535, a range such as '8000:8080' or a port name (IANA service name), "
@@ -240,8 +248,8 @@ class ServiceMatch(Strict):
 
 
 class EntityRule(Strict):
-    nets: list[CIDRText] | None = None
-    not_nets: list[CIDRText] | None = Field(default=None, alias="notNets")
+    nets: list[CIDROrIP] | None = None
+    not_nets: list[CIDROrIP] | None = Field(default=None, alias="notNets")
     selector: SelectorValue | None = None
     not_selector: SelectorValue | None = Field(default=None, alias="notSelector")
     namespace_selector: RuleNamespaceSelector | None = Field(default=None, alias="namespaceSelector")
@@ -435,10 +443,39 @@ class GlobalNetworkPolicySpec(PolicySpec):
         return found
 
 
+class PolicyMeta(ObjectMeta):
+    name: CalicoPolicyName
+
+
+class GlobalPolicyMeta(ObjectMeta):
+    name: CalicoGlobalPolicyName
+
+
+class TierMeta(ObjectMeta):
+    # Tier names appear inside policy names (tier.name): no dots.
+    name: DNSLabelName
+
+
+def _no_namespace_label(labels: dict[str, str]) -> dict[str, str]:
+    if NAMESPACE_LABEL in labels:
+        raise fail(f"{NAMESPACE_LABEL} is set by Calico and cannot be written on a network set", NAMESPACE_LABEL)
+    return labels
+
+
+class NetworkSetMeta(SubdomainMeta):
+    labels: Annotated[LabelMap, AfterValidator(_no_namespace_label)] | None = None
+
+
+def _interface(value: Any) -> str:
+    if value != "*" and not (isinstance(value, str) and _INTERFACE.fullmatch(value)):
+        raise fail(f"expected an interface name (at most 15 letters, digits, '_', '.' and '-') or '*', got {show(value)}")
+    return str(value)
+
+
 class NetworkPolicy(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: PolicyMeta
     spec: NetworkPolicySpec = NetworkPolicySpec()
     # Written by the API server (conditions such as Valid); not used.
     status: dict[str, Any] | None = None
@@ -447,7 +484,7 @@ class NetworkPolicy(Strict):
 class GlobalNetworkPolicy(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: GlobalPolicyMeta
     spec: GlobalNetworkPolicySpec = GlobalNetworkPolicySpec()
     status: dict[str, Any] | None = None
 
@@ -463,13 +500,13 @@ class TierSpec(Strict):
 class Tier(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: TierMeta
     spec: TierSpec = TierSpec()
     status: dict[str, Any] | None = None
 
 
 class NetworkSetSpec(Strict):
-    nets: list[CIDRText] | None = None
+    nets: list[CIDROrIP] | None = None
 
 
 class NetworkSet(Strict):
@@ -477,7 +514,7 @@ class NetworkSet(Strict):
 
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: NetworkSetMeta
     spec: NetworkSetSpec = NetworkSetSpec()
 
 
@@ -489,7 +526,7 @@ class EndpointPort(Strict):
 
 class HostEndpointSpec(Strict):
     node: Name
-    interface_name: str | None = Field(default=None, alias="interfaceName")
+    interface_name: Annotated[str, AfterValidator(_interface)] | None = Field(default=None, alias="interfaceName")
     expected_ips: list[IPText] | None = Field(default=None, alias="expectedIPs")
     profiles: list[str] | None = None
     ports: list[EndpointPort] | None = None
@@ -505,6 +542,6 @@ class HostEndpointSpec(Strict):
 class HostEndpoint(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
     spec: HostEndpointSpec
 

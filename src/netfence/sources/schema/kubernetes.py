@@ -8,7 +8,7 @@ is rejected here, with the field path, in the same validation pass.
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -17,12 +17,21 @@ from netfence.errors import show
 
 from netfence.sources.schema.checks import (
     CIDRText,
+    DNS1035Name,
+    DNSLabelName,
+    DNSSubdomainName,
     IPText,
+    LabelKey,
+    LabelMap,
+    LabelValue,
+    NamespaceName,
     PolicyType,
+    PortName,
     PortNumber,
     PortOrName,
     Protocol,
     fail,
+    is_ip,
     is_port_number,
 )
 
@@ -36,15 +45,39 @@ class Lenient(BaseModel):
 
 
 class ObjectMeta(Lenient):
+    """metadata as every kind has it; the subclasses below check `name` the way the API server
+    checks it for their kinds (names, namespaces and labels end up in messages, Calico's derived
+    labels and the lab, so none may be what the API server would refuse)."""
+
     name: str
-    namespace: str | None = None
-    labels: dict[str, str] | None = None
+    namespace: NamespaceName | None = None
+    labels: LabelMap | None = None
+
+
+class SubdomainMeta(ObjectMeta):
+    """Most kinds: Pod, NetworkPolicy, ServiceAccount, Node, Calico sets and host endpoints, ANPs."""
+
+    name: DNSSubdomainName
+
+
+class NamespaceMeta(ObjectMeta):
+    name: DNSLabelName
+
+
+class ServiceMeta(ObjectMeta):
+    name: DNS1035Name
+
+
+def _policy_types(value: list[str]) -> list[str]:
+    if len(value) > 2:
+        raise fail(f"expected at most 2 policy types (Ingress, Egress), got {len(value)}")
+    return value
 
 
 class LabelSelectorRequirement(Strict):
-    key: str
+    key: LabelKey
     operator: str
-    values: list[str] | None = None
+    values: list[LabelValue] | None = None
 
     @model_validator(mode="after")
     def _operator_and_values(self) -> LabelSelectorRequirement:
@@ -60,7 +93,7 @@ class LabelSelectorRequirement(Strict):
 
 
 class LabelSelector(Strict):
-    match_labels: dict[str, str] | None = Field(default=None, alias="matchLabels")
+    match_labels: LabelMap | None = Field(default=None, alias="matchLabels")
     match_expressions: list[LabelSelectorRequirement] | None = Field(default=None, alias="matchExpressions")
 
 
@@ -121,7 +154,9 @@ class NetworkPolicyEgressRule(Strict):
 class NetworkPolicySpec(Strict):
     # Required by the API; a missing one decodes to the empty selector, which is what clients send.
     pod_selector: LabelSelector = Field(default=LabelSelector(), alias="podSelector")
-    policy_types: list[PolicyType] | None = Field(default=None, alias="policyTypes")
+    policy_types: Annotated[list[PolicyType], AfterValidator(_policy_types)] | None = Field(
+        default=None, alias="policyTypes"
+    )
     ingress: list[NetworkPolicyIngressRule] | None = None
     egress: list[NetworkPolicyEgressRule] | None = None
 
@@ -129,7 +164,7 @@ class NetworkPolicySpec(Strict):
 class NetworkPolicy(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
     spec: NetworkPolicySpec = NetworkPolicySpec()
     # Written by old API servers (1.24-1.27 had a status with conditions); not used.
     status: dict[str, Any] | None = None
@@ -138,23 +173,35 @@ class NetworkPolicy(Strict):
 class Namespace(Lenient):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: NamespaceMeta
 
 
 class ContainerPort(Lenient):
     container_port: PortNumber = Field(alias="containerPort")
     protocol: Protocol = "TCP"
-    name: str | None = None
+    name: PortName | None = None
 
 
 class Container(Lenient):
     name: str
     ports: list[ContainerPort] | None = None
 
+    @model_validator(mode="after")
+    def _unique_port_names(self) -> Container:
+        # The API server: port names are unique within a container (policies resolve them).
+        first: dict[str, int] = {}
+        for i, port in enumerate(self.ports or ()):
+            if port.name is not None:
+                if port.name in first:
+                    message = f"port name {show(port.name)} is already used by ports[{first[port.name]}]"
+                    raise fail(message, f"ports[{i}].name")
+                first[port.name] = i
+        return self
+
 
 class PodSpec(Lenient):
-    node_name: str | None = Field(default=None, alias="nodeName")
-    service_account_name: str | None = Field(default=None, alias="serviceAccountName")
+    node_name: DNSSubdomainName | None = Field(default=None, alias="nodeName")
+    service_account_name: DNSSubdomainName | None = Field(default=None, alias="serviceAccountName")
     host_network: bool | None = Field(default=None, alias="hostNetwork")
     containers: list[Container] = []
     init_containers: list[Container] | None = Field(default=None, alias="initContainers")
@@ -173,7 +220,7 @@ class PodStatus(Lenient):
 class Pod(Lenient):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
     spec: PodSpec = PodSpec()
     status: PodStatus = PodStatus()
 
@@ -190,13 +237,13 @@ ExternalTrafficPolicy = Annotated[Any, AfterValidator(_external_traffic_policy)]
 class ServicePort(Lenient):
     port: PortNumber
     protocol: Protocol = "TCP"
-    name: str | None = None
+    name: DNSLabelName | None = None
     target_port: PortOrName | None = Field(default=None, alias="targetPort")
     node_port: int | None = Field(default=None, alias="nodePort")
 
 
 class ServiceSpec(Lenient):
-    selector: dict[str, str] | None = None
+    selector: LabelMap | None = None
     ports: list[ServicePort] | None = None
     # "None" marks a headless service.
     cluster_ip: str | None = Field(default=None, alias="clusterIP")
@@ -214,10 +261,8 @@ class ServiceSpec(Lenient):
         for field, text in texts:
             if text in ("None", ""):
                 continue
-            try:
-                ip_address(text)
-            except ValueError:
-                raise fail(f"expected an IPv4 or IPv6 address or None, got {show(text)}", field) from None
+            if not is_ip(text):
+                raise fail(f"expected an IPv4 or IPv6 address or None, got {show(text)}", field)
         return self
 
 
@@ -237,7 +282,7 @@ class ServiceStatus(Lenient):
 class Service(Lenient):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: ServiceMeta
     spec: ServiceSpec = ServiceSpec()
     status: ServiceStatus = ServiceStatus()
 
@@ -247,7 +292,7 @@ class ServiceAccount(Lenient):
 
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
 
 
 #: The address types a node peer matches (network-policy-api: the node's status.addresses).
@@ -265,17 +310,14 @@ class NodeStatus(Lenient):
     @model_validator(mode="after")
     def _ip_addresses(self) -> NodeStatus:
         for i, entry in enumerate(self.addresses or ()):
-            if entry.type in NODE_ADDRESS_TYPES:
-                try:
-                    ip_address(entry.address)
-                except ValueError:
-                    message = f"expected an IPv4 or IPv6 address, got {show(entry.address)}"
-                    raise fail(message, f"addresses[{i}].address") from None
+            if entry.type in NODE_ADDRESS_TYPES and not is_ip(entry.address):
+                message = f"expected an IPv4 or IPv6 address, got {show(entry.address)}"
+                raise fail(message, f"addresses[{i}].address")
         return self
 
 
 class Node(Lenient):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
     status: NodeStatus = NodeStatus()

@@ -25,7 +25,7 @@ from pydantic import AfterValidator, Field, ModelWrapValidatorHandler, PrivateAt
 
 from netfence.errors import show
 from netfence.sources.schema.checks import CIDRText, PortNumber, Protocol, fail
-from netfence.sources.schema.kubernetes import LabelSelector, ObjectMeta, Strict
+from netfence.sources.schema.kubernetes import LabelSelector, ObjectMeta, Strict, SubdomainMeta
 
 # --- values -------------------------------------------------------------------------------------
 
@@ -73,7 +73,7 @@ def _rule_name(value: Any) -> str:
 
 
 def _domain_name(value: Any) -> str:
-    if not (isinstance(value, str) and _DOMAIN_NAME.match(value)):
+    if not (isinstance(value, str) and len(value) <= 253 and _DOMAIN_NAME.fullmatch(value)):
         raise fail(f"expected a domain name such as example.com or *.example.com, got {show(value)}")
     return value
 
@@ -411,7 +411,7 @@ class AdminNetworkPolicySpec(Strict):
 class AdminNetworkPolicy(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
     spec: AdminNetworkPolicySpec
     status: dict[str, Any] | None = None
 
@@ -441,6 +441,6 @@ class ClusterNetworkPolicySpec(Strict):
 class ClusterNetworkPolicy(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
     spec: ClusterNetworkPolicySpec
     status: dict[str, Any] | None = None
