@@ -301,9 +301,12 @@ class NftKernel:
         tables = run_nft(["list", "tables", TABLE_FAMILY], self.netns)
         return f"table {TABLE_FAMILY} {name}" in tables.splitlines()
 
-    def apply(self, script: str, intended: Table | None = None) -> None:
-        """`nft --check`, then one `nft -f`: all of `script` or nothing."""
-        apply_script(script, self.netns)
+    def apply(self, script: str, intended: Table | None = None, check: bool = True) -> None:
+        """One `nft -f` (after `nft --check` when `check`): all of `script` or nothing."""
+        if check:
+            apply_script(script, self.netns)
+        else:
+            run_nft(["-f", "-"], self.netns, script)
 
     def rules_print(self, desired: Table) -> RulesPrint:
         """The kernel form of `desired`'s rules, from a scratch copy without hooks or elements."""

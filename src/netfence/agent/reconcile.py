@@ -14,8 +14,10 @@ converge(desired):
 verify(): read back and compare with `applied`; a difference (a foreign edit, a deleted table)
   is repaired through the full path.
 
-A failure (DataplaneError) changes nothing in the kernel (nft --check, then one transaction);
-`applied` is then forgotten, so the next attempt starts from what the kernel really holds.
+A failure (DataplaneError) changes nothing in the kernel: the kernel applies a transaction whole
+or not at all. Creations and replacements are also checked first (`nft --check`); element
+updates, the most frequent change, go straight to their one transaction, as a check would double
+their cost. `applied` is then forgotten, so the next attempt starts from what the kernel holds.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ _PRINTS = 8
 class Kernel(Protocol):
     def read(self) -> KernelTable | None: ...
 
-    def apply(self, script: str, intended: Table) -> None:
-        """Run `script` in one transaction; `intended` is the table it should leave (for
-        kernels that model the table rather than run nft)."""
+    def apply(self, script: str, intended: Table, check: bool = True) -> None:
+        """Run `script` in one transaction (`nft --check` first when `check`); `intended` is the
+        table it should leave (for kernels that model the table rather than run nft)."""
 
     def rules_print(self, desired: Table) -> RulesPrint: ...
 
@@ -107,7 +109,7 @@ class Reconciler:
                 return Change("unchanged")
             if script is not None:
                 try:
-                    self.kernel.apply(script, desired)
+                    self.kernel.apply(script, desired, check=False)
                 except Exception:
                     self.applied = None
                     raise
@@ -129,7 +131,7 @@ class Reconciler:
             return Change("unchanged", "", difference)
         if difference.kind == "update":
             script = update_script(as_old_table(view, desired), desired) or ""
-            self.kernel.apply(script, desired)
+            self.kernel.apply(script, desired, check=False)
             self.applied = desired
             return Change("update", script, difference)
         script = transition_script(view.names(), desired)
