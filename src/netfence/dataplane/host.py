@@ -83,7 +83,9 @@ class Match:
     #: The host's own address, when the rule holds for some of them only.
     local: AddressSet | None = None
     protocol: RuleProtocol | None = None
-    not_protocol: RuleProtocol | None = None
+    #: None of these (only without `protocol`).
+    not_protocols: tuple[RuleProtocol, ...] = ()
+    #: With `protocol` one of PORT_PROTOCOLS.
     dports: tuple[Range, ...] = ()
     not_dports: tuple[Range, ...] = ()
     sports: tuple[Range, ...] = ()
@@ -217,20 +219,23 @@ class _Builder:
         for part, (peer, alternatives) in enumerate(variants):
             if not alternatives:
                 continue
+            sides: dict[int, tuple[AddressSet | None, AddressSet | None]] = {}
             for family in families:
-                remote_set = local_set = None
                 if (peer is not None and not peer.get(family)) or (local is not None and not local.get(family)):
                     continue  # no address of this family can match
+                remote_set = local_set = None
                 if peer is not None and not sp.is_everything(peer[family], family):
                     remote_set = self._set(direction, rule.ref, f"{part}|peer", family, peer[family])
                 if local is not None and local[family] != own.get(family, []):
                     local_set = self._set(direction, rule.ref, f"{part}|local", family, local[family])
-                tested = remote_set is not None or local_set is not None
-                if not tested and len(families) == 2 and family == 6:
-                    continue  # no address test: the family-4 pass wrote it for both
-                chosen = family if tested or len(families) == 1 else None
+                sides[family] = (remote_set, local_set)
+            # Only the families the host has addresses in reach the chains at all.
+            sides = {f: tests for f, tests in sides.items() if own.get(f)}
+            if sides and len(sides) == sum(1 for f in (4, 6) if own.get(f)) and set(sides.values()) == {(None, None)}:
+                sides = {0: (None, None)}  # no address test in any family the host has: one rule
+            for family, (remote_set, local_set) in sides.items():
                 for alternative in alternatives:
-                    match = _normal(Match(chosen, remote_set, local_set, **alternative))
+                    match = _normal(Match(family or None, remote_set, local_set, **alternative))
                     if match is not None:
                         out.append(match)
         return out
@@ -277,61 +282,129 @@ def _resolve(entries: Sequence[PortMatch], destination: EndpointInfo | None) -> 
         if entry.name is None:
             out.append(entry)
         elif destination is not None:
+            # As EndpointInfo.resolve_port: the first number a name has for a protocol.
+            seen: set[Protocol] = set()
             for name, protocol, number in destination.named_ports:
-                if name == entry.name and (entry.protocol is None or entry.protocol == protocol):
+                wanted = entry.protocol is None or entry.protocol == protocol
+                if name == entry.name and wanted and protocol not in seen:
+                    seen.add(protocol)
                     out.append(PortMatch(entry.index, protocol, number, number))
     return out
 
 
 def _ranges(entries: Sequence[PortMatch]) -> tuple[Range, ...]:
-    found = {(e.start, e.end if e.end is not None else e.start) for e in entries if e.start is not None}
-    return tuple(sorted(found))
+    return tuple(sorted({(e.start, e.end if e.end is not None else e.start) for e in entries if e.start is not None}))
+
+
+def _key(protocol: RuleProtocol | None) -> str:
+    return str(protocol)
 
 
 def _l4(rule: Rule, destination: EndpointInfo | None, *, resolve: bool) -> list[dict[str, Any]]:
-    """The protocol, port and ICMP tests of a rule; several entries are alternatives (any)."""
-    common: dict[str, Any] = {}
-    if rule.protocol is not None and rule.ports is None:
-        common["protocol"] = rule.protocol
-    if rule.not_protocol is not None:
-        common["not_protocol"] = rule.not_protocol
-    if rule.icmp is not None:
-        common["icmp"] = (rule.icmp.type, rule.icmp.code)
-    if rule.not_icmp is not None:
-        common["not_icmp"] = (rule.not_icmp.type, rule.not_icmp.code)
-    if rule.source_ports:
-        common["sports"] = _ranges(rule.source_ports)
-    if rule.not_source_ports:
-        common["not_sports"] = _ranges(rule.not_source_ports)
+    """The protocol, port and ICMP tests of a rule as alternatives (any may match), each with at
+    most one protocol, so that every backend can write a port or ICMP test next to it.
+
+    Semantics are the evaluator's (ir/types.py): port entries test their own protocol (None: any
+    protocol that has ports), named ones resolve on the destination, an ICMP test holds for ICMP
+    packets only, a negated entry excludes only packets of its protocol.
+    """
     negated = _resolve(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
-    if negated:
-        common["not_dports"] = _ranges(negated)
+    # Only entries that can match a packet: a port test needs a protocol with ports; an entry
+    # without protocol and without port matches nothing.
+    negated = [e for e in negated if e.protocol is not None or e.start is not None]
+    # Positive alternatives: (protocol or None for any, port ranges or None for any port).
+    positive: dict[str, tuple[RuleProtocol | None, list[Range] | None]] = {}
     if rule.ports is None:
-        return [common]
-    chosen = _resolve(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
-    by_protocol: dict[RuleProtocol, list[PortMatch]] = {}
-    for entry in chosen:
-        assert entry.protocol is not None
-        by_protocol.setdefault(entry.protocol, []).append(entry)
-    out = []
-    for protocol, group in sorted(by_protocol.items(), key=lambda kv: str(kv[0])):
-        if any(p.start is None for p in group):
-            out.append({**common, "protocol": protocol})
-        else:
-            out.append({**common, "protocol": protocol, "dports": _ranges(group)})
+        positive[_key(rule.protocol)] = (rule.protocol, None)
+    else:
+        chosen = _resolve(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
+        for entry in chosen:
+            if entry.start is None and entry.protocol is None:
+                continue  # matches nothing
+            for protocol in (entry.protocol,) if entry.protocol is not None else PORT_PROTOCOLS:
+                if rule.protocol is not None and protocol != rule.protocol:
+                    continue
+                if entry.start is not None and protocol not in PORT_PROTOCOLS:
+                    continue  # a port test on a protocol without ports never holds
+                _, ranges = positive.get(_key(protocol), (protocol, []))
+                if entry.start is None or ranges is None:
+                    positive[_key(protocol)] = (protocol, None)
+                else:
+                    ranges.append((entry.start, entry.end if entry.end is not None else entry.start))
+                    positive[_key(protocol)] = (protocol, ranges)
+    excluded = {rule.not_protocol} if rule.not_protocol is not None else set()
+    out: list[dict[str, Any]] = []
+    for only, ranges in positive.values():
+        if only is not None:
+            out.extend(_one_protocol(rule, only, ranges, negated, excluded))
+            continue
+        # Any protocol: the protocols the negations and ICMP tests are about get an alternative
+        # of their own; the rest is every other protocol.
+        split: list[RuleProtocol] = []
+        if any(e.protocol is None for e in negated) or rule.source_ports or rule.not_source_ports:
+            split.extend(PORT_PROTOCOLS)
+        split.extend(e.protocol for e in negated if e.protocol is not None)
+        if rule.icmp is not None or rule.not_icmp is not None:
+            split.append(Protocol.ICMP)
+        split = [q for q in dict.fromkeys(split) if q not in excluded]
+        for q in split:
+            out.extend(_one_protocol(rule, q, None, negated, excluded))
+        # An ICMP test holds for ICMP packets only, a source port test for protocols with ports.
+        if rule.icmp is None and not rule.source_ports:
+            out.append({"not_protocols": tuple(sorted({*excluded, *split}, key=_key))})
     return out
 
 
+def _one_protocol(
+    rule: Rule,
+    protocol: RuleProtocol,
+    ranges: list[Range] | None,
+    negated: Sequence[PortMatch],
+    excluded: set[RuleProtocol],
+) -> list[dict[str, Any]]:
+    """The alternative for packets of one protocol (nothing when the rule cannot match them)."""
+    if protocol in excluded:
+        return []
+    if rule.icmp is not None and protocol != Protocol.ICMP:
+        return []
+    if rule.source_ports and protocol not in PORT_PROTOCOLS:
+        return []
+    found: dict[str, Any] = {**(_sources(rule) if protocol in PORT_PROTOCOLS else {}), "protocol": protocol}
+    if ranges is not None:
+        found["dports"] = tuple(sorted(set(ranges)))
+    if protocol in PORT_PROTOCOLS:
+        mine = [e for e in negated if e.protocol in (None, protocol)]
+        if any(e.start is None for e in mine):
+            return []  # every port of the protocol is excluded
+        if mine:
+            found["not_dports"] = _ranges(mine)
+    elif any(e.protocol == protocol and e.start is None for e in negated):
+        return []
+    if protocol == Protocol.ICMP:
+        if rule.icmp is not None:
+            found["icmp"] = (rule.icmp.type, rule.icmp.code)
+        if rule.not_icmp is not None:
+            found["not_icmp"] = (rule.not_icmp.type, rule.not_icmp.code)
+    return [found]
+
+
+def _sources(rule: Rule) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if rule.source_ports:
+        found["sports"] = _ranges(rule.source_ports)
+    if rule.not_source_ports:
+        found["not_sports"] = _ranges(rule.not_source_ports)
+    return found
+
+
 def _normal(match: Match) -> Match | None:
-    """The same tests without contradictions and redundancies, or None when nothing can match."""
-    protocol, family = match.protocol, match.family
-    if protocol is not None and match.not_protocol is not None:
-        if protocol == match.not_protocol:
-            return None
-        match = replace(match, not_protocol=None)
-    icmp_family = {Protocol.ICMP: 4, Protocol.ICMPV6: 6}.get(protocol) if isinstance(protocol, Protocol) else None
+    """The same tests with the address family an ICMP test implies, or None when nothing can match."""
+    icmp_family = None
+    if isinstance(match.protocol, Protocol):
+        icmp_family = {Protocol.ICMP: 4, Protocol.ICMPV6: 6}.get(match.protocol)
     if icmp_family is not None:
-        if family is not None and family != icmp_family:
+        if match.family is not None and match.family != icmp_family:
             return None
-        match = replace(match, family=icmp_family if match.remote is None and match.local is None else family)
+        if match.remote is None and match.local is None:
+            match = replace(match, family=icmp_family)
     return match

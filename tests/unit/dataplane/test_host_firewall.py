@@ -180,14 +180,31 @@ def test_many_ports_are_split_into_multiport_matches_of_fifteen(cluster: Make) -
     assert all("-m multiport ! --sports 2000:2010" in line for line in lines)
 
 
-def test_a_port_test_without_a_protocol_is_refused_for_iptables_only(cluster: Make) -> None:
+def test_negated_named_ports_without_a_protocol_exclude_only_their_own_protocol(cluster: Make) -> None:
     policy = gnp(
         "noproto",
         "  selector: app == 'lb'\n  ingress:\n  - action: Allow\n    destination: {notPorts: [http]}\n",
     )
     c = cluster(*shop(), vm(), policy)
     firewall = compile_host(c.ruleset, VM)
-    assert "th dport != { 8080 }" in render_host(firewall).render()
+    text = render_host(firewall).render()
+    assert "meta l4proto tcp th dport != { 8080 } counter accept" in text
+    assert "meta l4proto != tcp counter accept" in text
+    lines = render_iptables(firewall).iptables
+    assert "-A NETFENCE-IN-T0 -p tcp -m multiport ! --dports 8080 " in lines
+    assert "-A NETFENCE-IN-T0 ! -p tcp " in lines
+
+
+def test_excluding_several_protocols_is_refused_for_iptables_only(cluster: Make) -> None:
+    both = "ports: [{name: http, port: 8080}, {name: dns, port: 53, protocol: UDP}]"
+    host = vm().replace("ports: [{name: http, port: 8080}]", both)
+    policy = gnp(
+        "noproto",
+        "  selector: app == 'lb'\n  ingress:\n  - action: Allow\n    destination: {notPorts: [http, dns]}\n",
+    )
+    c = cluster(*shop(), host, policy)
+    firewall = compile_host(c.ruleset, VM)
+    assert "meta l4proto != { tcp, udp } counter accept" in render_host(firewall).render()
     with pytest.raises(IptablesError, match="use -o nft"):
         render_iptables(firewall)
 

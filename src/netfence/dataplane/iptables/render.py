@@ -150,8 +150,13 @@ def _tests(match: Match, direction: Direction, rule: HostRule) -> list[list[str]
     head: list[str] = []
     if match.protocol is not None:
         head.append(f"-p {_protocol(match.protocol)}")
-    elif match.not_protocol is not None:
-        head.append(f"! -p {_protocol(match.not_protocol)}")
+    elif len(match.not_protocols) == 1:
+        head.append(f"! -p {_protocol(match.not_protocols[0])}")
+    elif match.not_protocols:
+        shown = ", ".join(_protocol(p) for p in match.not_protocols)
+        raise IptablesError(
+            f"{rule.note}: excluding several protocols ({shown}) cannot be written for iptables; use -o nft"
+        )
     remote_side = "src" if direction is Direction.INGRESS else "dst"
     local_side = "dst" if direction is Direction.INGRESS else "src"
     for address_set, side in ((match.remote, remote_side), (match.local, local_side)):

@@ -75,8 +75,10 @@ def statements(match: Match, direction: Direction) -> list[list[str]]:
             parts.append(f"{_TYPES[address_set.family][1]} {field} @{address_set.name}")
     if match.protocol is not None:
         parts.append(f"meta l4proto {_protocol(match.protocol)}")
-    if match.not_protocol is not None:
-        parts.append(f"meta l4proto != {_protocol(match.not_protocol)}")
+    if len(match.not_protocols) == 1:
+        parts.append(f"meta l4proto != {_protocol(match.not_protocols[0])}")
+    elif match.not_protocols:
+        parts.append(f"meta l4proto != {{ {', '.join(_protocol(p) for p in match.not_protocols)} }}")
     for field, ranges, negate in (
         ("dport", match.dports, False),
         ("dport", match.not_dports, True),
