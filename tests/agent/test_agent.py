@@ -257,10 +257,10 @@ def test_policy_counters_only_grow_across_replacements() -> None:
 
 def test_json_logs_are_one_object_a_line() -> None:
     stream = StringIO()
-    logs.configure("json", stream=stream)
+    handler = logs.configure("json", stream=stream)
     try:
         logging.getLogger("netfence.agent").info("synced", extra={"fields": {"result": "update", "ms": 1.5}})
     finally:
-        logs.configure("text")
+        logging.getLogger().removeHandler(handler)
     record = json.loads(stream.getvalue())
     assert record["msg"] == "synced" and record["result"] == "update" and record["ms"] == 1.5 and record["level"] == "info"

@@ -12,6 +12,7 @@ import time
 from typing import Any, TextIO
 
 FORMATS = ("text", "json")
+_HANDLER = "netfence-agent"
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
 
@@ -50,11 +51,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, sort_keys=False)
 
 
-def configure(fmt: str = "text", level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Send netfence's logs (and the client libraries' warnings) to `stream` (stderr) in `fmt`."""
+def configure(fmt: str = "text", level: int = logging.INFO, stream: TextIO | None = None) -> logging.Handler:
+    """Send netfence's logs (and the client libraries' warnings) to `stream` (stderr) in `fmt`.
+    Replaces the handler an earlier call installed; returns the new one."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.set_name(_HANDLER)
     root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(logging.WARNING)
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
     logging.getLogger("netfence").setLevel(level)
+    return handler

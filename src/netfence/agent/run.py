@@ -155,7 +155,7 @@ class Agent:
                 wait = max(0.0, next_check - time.monotonic())
                 if self._changed.wait(timeout=min(wait, 1.0)) and not self.stop.is_set():
                     if not self.source.synced():
-                        self._changed.clear()
+                        self.stop.wait(0.05)  # the change stays pending until every kind is listed
                         continue
                     self.stop.wait(self.config.interval)  # coalesce what arrives meanwhile
                     self._changed.clear()

@@ -86,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
     from netfence.agent.oneshot import dry_run, uninstall
     from netfence.agent.run import Agent, AgentConfig
 
-    logs.configure(args.log_format)
     kernel = NftKernel(args.netns)
     if args.uninstall:
         return uninstall(kernel, sys.stdout)
@@ -112,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         fail_closed=args.unknown_interfaces == "drop",
         transform=transform,
     )
+    logs.configure(args.log_format)
     metrics = Metrics()
     source = _source(args, metrics)
     if args.dry_run:

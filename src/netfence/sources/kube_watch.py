@@ -235,8 +235,9 @@ class Informer:
             self._store = {}
         if first:
             log.info("kind not served by the API server; treated as empty", extra={"fields": {"kind": str(self.resource)}})
+        synced_now = not self.synced.is_set()
         self.synced.set()
-        if had:
+        if had or synced_now:  # the last kind to be listed may be one that does not exist
             self._changed()
         self._reconnected("absent")
         self._stop.wait(self.settings.absent_retry)
