@@ -302,3 +302,12 @@ def test_dry_run_reads_and_uninstall_deletes(lab: Lab) -> None:
     gone = subprocess.run([*inside, "--uninstall"], capture_output=True, text=True, timeout=60, check=False)
     assert gone.returncode == 0 and "deleted" in gone.stdout, gone.stderr
     assert NftKernel(lab.node.netns).read() is None
+
+
+def test_route_naming_finds_each_pod_interface_from_the_node_routes(lab: Lab) -> None:
+    routes = NftKernel(lab.node.netns).routes()
+    local = [p for p in lab.plan.pods if p.node == NODE]
+    assert {ip: dev for ip, dev in routes.items() if dev.startswith("nfv")} == {p.ip: p.veth for p in local}
+    objects = [namespace("dev"), *(pod(f"dev/{name}", ip, node=NODE, app=name) for name, ip in IPS.items())]
+    found = build_desired(snapshot(*objects), NODE, Interfaces("nfv", "route"), routes=routes).interfaces
+    assert found == {p.id: p.veth for p in local}

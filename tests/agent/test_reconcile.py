@@ -8,9 +8,11 @@ from fake_kernel import FakeKernel
 from kube_objects import namespace, netpol, pod, snapshot
 
 from netfence.agent.reconcile import Reconciler
-from netfence.agent.table import Interfaces, build_desired
+from netfence.agent.table import Interfaces, build_desired, hashed_name
 from netfence.dataplane.apply import DataplaneError
+from netfence.dataplane.nft.compile import interface_name
 from netfence.dataplane.nft.objects import Table
+from netfence.model.endpoints import EndpointId
 
 NODE = "node-a"
 
@@ -143,3 +145,9 @@ def test_planning_only_reads() -> None:
     view, change = Reconciler(kernel).plan(table(*BASE, pod("dev/client2", "10.0.0.3", node="node-b", app="client")))
     assert view is not None and change.result == "update" and kernel.applied == [] and kernel.prints == 0
     assert Reconciler(FakeKernel()).plan(table(*BASE))[1].result == "create"
+
+
+def test_hash_naming_is_the_compiler_s_default_scheme_with_another_prefix() -> None:
+    endpoint = EndpointId("dev/web")
+    assert hashed_name("nf", endpoint) == interface_name(endpoint)
+    assert hashed_name("cali", endpoint) == "cali" + interface_name(endpoint)[2:]
