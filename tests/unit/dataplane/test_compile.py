@@ -188,3 +188,16 @@ def test_membership_changes_become_element_updates_and_rule_changes_a_replacemen
     )
     ported = policy("x", "p", {"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"ports": [{"port": 81}]}]})
     assert update_script(before, compile_node(cluster(*base, ported).ruleset, "n1")) is None
+
+
+def test_a_port_name_in_two_containers_resolves_to_the_first_number_as_in_the_analysis(cluster: World) -> None:
+    twice = pod("x", "twice", {}, "10.0.0.1", ports=[("http", 80, "TCP")])
+    twice["spec"]["containers"].append({"name": "sidecar", "image": "envoy", "ports": [{"name": "http", "containerPort": 8080}]})
+    c = cluster(
+        namespace("x"), twice, policy("x", "p", {"podSelector": {}, "ingress": [{"ports": [{"port": "http"}]}]})
+    )
+    endpoint = c.ruleset.endpoint(EndpointId("x/twice"))
+    assert endpoint is not None and endpoint.resolve_port("http", Protocol.TCP) == 80
+    table = compile_node(c.ruleset, None)
+    by_pod = dict(table.maps[0].elements)
+    assert chain(table, by_pod[interface_name(EndpointId("x/twice"))])[0].startswith("meta l4proto tcp th dport { 80 } ")

@@ -350,8 +350,11 @@ def _resolve(entries: Sequence[PortMatch], destination: EndpointInfo | None) -> 
             continue
         if destination is None:
             continue
+        # As EndpointInfo.resolve_port: the first port of that name per protocol.
+        seen: set[Protocol] = set()
         for name, protocol, number in destination.named_ports:
-            if name == entry.name and (entry.protocol is None or entry.protocol == protocol):
+            if name == entry.name and (entry.protocol is None or entry.protocol == protocol) and protocol not in seen:
+                seen.add(protocol)
                 out.append(PortMatch(entry.index, protocol, number, number))
     return out
 
