@@ -1,6 +1,7 @@
 """Shared fixtures: small clusters from YAML text (see clusters.py), files in a temporary directory.
 
-Lab tests (marked `lab`) need root, nft and ip; they are skipped here, in one place, otherwise.
+Lab tests (marked `lab`) need root, nft and ip, browser tests (marked `browser`) a headless
+Chromium; they are skipped here, in one place, otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import find_browser
 from clusters import Cluster, to_yaml
 
 from netfence.cli.main import main
@@ -22,12 +24,19 @@ from netfence.sources.load import load_inventory
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     can_run_lab = os.geteuid() == 0 and shutil.which("nft") and shutil.which("ip")
-    if can_run_lab:
-        return
-    skip = pytest.mark.skip(reason="lab tests need root, nft and ip")
-    for item in items:
-        if "lab" in item.keywords:
-            item.add_marker(skip)
+    if not can_run_lab:
+        skip = pytest.mark.skip(reason="lab tests need root, nft and ip")
+        for item in items:
+            if "lab" in item.keywords:
+                item.add_marker(skip)
+    if find_browser() is None:
+        skip = pytest.mark.skip(
+            reason="browser tests need a headless Chromium: apt-get install chromium-headless-shell "
+            "(bash scripts/setup.sh does, as root), or NETFENCE_BROWSER=/path/to/chromium"
+        )
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
 
 
 #: run(*argv) -> (exit status, stdout, stderr) of netfence run in-process.
