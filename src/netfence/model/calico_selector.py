@@ -151,6 +151,10 @@ class SelectorError(ValueError):
 
 
 MAX_LABEL_LENGTH = 512
+#: Deepest expression tree (`!`, `&&` and `||` nested through parentheses). Evaluating, hashing
+#: and printing a tree recurse, so a selector of thousands of `!` would end in a RecursionError;
+#: real selectors nest a few levels.
+MAX_DEPTH = 100
 
 # Calico 1.1: operators are recognised only right after a label name (the contextual lexer only
 # tries the terminals the parser can accept next), which is what lets `in`, `contains` or `has` be
@@ -277,7 +281,45 @@ def _parse_cached(text: str) -> Selector:
         raise _diagnose(text, exc) from None
     except LarkError as exc:  # not expected from a finished LALR grammar; never let lark's own type out
         raise SelectorError(f"invalid selector ({exc})", 0) from None
+    if expr is not None and _depth(expr) > MAX_DEPTH:
+        raise SelectorError(f"nested more than {MAX_DEPTH} levels deep", _deep_position(text))
     return Selector(text, expr)
+
+
+def _depth(expr: Expr) -> int:
+    """The tree's depth, without recursion (the tree may be too deep to recurse over)."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, Not):
+            stack.append((node.expr, depth + 1))
+        elif isinstance(node, And | Or):
+            stack.extend((item, depth + 1) for item in node.items)
+    return deepest
+
+
+def _deep_position(text: str) -> int:
+    """Roughly where the nesting got too deep: where open parentheses and `!`s since the last
+    label first pass half the limit (each level of parentheses can add an `&&` and an `||`)."""
+    opened = bangs = 0
+    quote = ""
+    for position, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "(":
+            opened += 1
+        elif char == ")":
+            opened -= 1
+        elif char == "!" and not text.startswith("!=", position):
+            bangs += 1
+        elif char.isalnum():
+            bangs = 0
+        if opened + bangs > MAX_DEPTH // 2:
+            return position
+    return 0
 
 
 # --- error messages ---------------------------------------------------------------------------
@@ -317,8 +359,13 @@ def _show_token(token: Token) -> str:
     if token.type == "$END":
         return "the end of the selector"
     if token.type == "STRING":
-        return f"the string {token.value}"
-    return f"'{token.value}'"
+        return f"the string {_printable(token.value)}"
+    return f"'{_printable(token.value)}'"
+
+
+def _printable(text: str) -> str:
+    """A token as a message shows it: a string may hold a newline, a message is one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _diagnose(text: str, exc: UnexpectedInput) -> SelectorError:
@@ -330,8 +377,15 @@ def _diagnose(text: str, exc: UnexpectedInput) -> SelectorError:
     """
     parser = _parser().parse_interactive(text)
     previous: Token | None = None
+    # Tokens before the place lark failed were taken: asking what the parser accepts before
+    # each of them (a copy of its whole stack per terminal) made a long invalid selector cost
+    # quadratic time (34 s for 20,000 `(`).
+    failed_at = exc.pos_in_stream if isinstance(exc, UnexpectedToken | UnexpectedCharacters) else None
     try:
         for token in parser.iter_parse():
+            if failed_at is not None and (token.start_pos or 0) < failed_at:
+                previous = token
+                continue
             accepted = _accepts(parser)
             if token.type not in accepted:
                 return _unexpected(token.start_pos or 0, _show_token(token), accepted, previous)
@@ -365,7 +419,7 @@ def _unexpected(position: int, found: str, accepted: set[str], previous: Token |
     if previous is None:
         # Nothing read yet: the end is "expected" only in the sense that "" is a valid selector.
         return SelectorError(f"expected {_describe_expected(accepted - {'$END'})}, found {found}", position)
-    shown = previous.value if previous.type == "STRING" else f"'{previous.value}'"
+    shown = _printable(previous.value) if previous.type == "STRING" else f"'{_printable(previous.value)}'"
     return SelectorError(f"expected {_describe_expected(accepted)} after {shown}, found {found}", position)
 
 
