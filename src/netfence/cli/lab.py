@@ -10,13 +10,16 @@
     netfence lab run -f FILES [--port ...] [-o table|json] [--host-firewall nft|iptables]
                                                                   up, apply, probe, down; exit 1 on mismatch
     netfence lab agents -f DIR [--name NAME] [--interval-ms N]    one agent per node watching DIR, until Ctrl-C
+    netfence lab record --duration S [--name NAME] [-o FILE]      the flows that happen, as JSON lines
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from netfence.analysis.suggest.flows import record_lines
 from netfence.cli.common import add_files, add_output, declared_ports, flow_port, load
 from netfence.cli.flows import add_log_arguments, log_options
 from netfence.errors import UsageError
@@ -27,6 +30,7 @@ from netfence.lab.clean import Cleaned, clean
 from netfence.lab.control import HOST_FIREWALLS, compare, down, enforce, up
 from netfence.lab.plan import LabPlan, check_lab_name, lab_inventory
 from netfence.lab.probe import probe
+from netfence.lab.record import record
 from netfence.lab.services import apply_services
 from netfence.lab.state import require_state
 from netfence.model.inventory import Inventory
@@ -82,6 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_name(p)
     p.add_argument("--interval-ms", type=int, default=100, metavar="N", help="coalesce changes within N ms (default 100)")
     p.set_defaults(run=run_agents_verb)
+
+    p = verbs.add_parser("record", help="record the flows that happen in the lab (conntrack in its nodes) as JSON lines")
+    _add_name(p)
+    p.add_argument("--duration", type=float, required=True, metavar="S", help="seconds to record (Ctrl-C ends it early)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE", help="write the flows to FILE (default -: stdout)")
+    p.set_defaults(run=run_record)
 
 
 def _lab_name(text: str) -> str:
@@ -234,3 +244,21 @@ def run_agents_verb(args: argparse.Namespace) -> int:
         raise UsageError(f"--interval-ms: expected a positive number, got {args.interval_ms}")
     plan = require_state(args.name).plan
     return run_agents(plan, args.files, args.interval_ms, lambda line: print(line, flush=True))
+
+
+def run_record(args: argparse.Namespace) -> int:
+    if not args.duration > 0:
+        raise UsageError(f"--duration: expected a positive number of seconds, got {args.duration:g}")
+    plan = require_state(args.name).plan
+    recording = record(plan, args.duration)
+    text = record_lines(recording.flows)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    print(
+        f"lab {plan.name}: {len(recording.flows)} flows from {recording.connections} connections"
+        f" in {recording.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    return 0

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from netfence import __version__
-from netfence.cli import agent, compile, demo, diff, explain, flows, inventory, isolate, lab, lint, matrix, query, report, selector, validate
+from netfence.cli import agent, compile, demo, diff, explain, flows, inventory, isolate, lab, lint, matrix, query, report, selector, suggest, validate
 from netfence.errors import InputError, InputErrors, NetfenceError
 
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"netfence {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
     sub.required = True
-    for module in (validate, query, matrix, explain, compile, isolate, demo, lab, selector, diff, lint, inventory, report, agent, flows):
+    for module in (validate, query, matrix, explain, compile, isolate, demo, lab, selector, diff, lint, inventory, report, suggest, agent, flows):
         module.register(sub)
     return parser
 

@@ -8,6 +8,7 @@ is ever added to the initial network namespace.
 
 plan.py is pure (Inventory -> LabPlan); netns.py, servers.py, probe.py, connection.py (single
 flows from a pod, a node or a host, connections held open), services.py (NodePort and
-LoadBalancer Services as DNAT on the nodes), moves.py (a pod given another address) and clean.py
-touch the kernel; control.py ties them into up / apply / probe / down.
+LoadBalancer Services as DNAT on the nodes), moves.py (a pod given another address), record.py
+(the flows that happen, read from conntrack in the nodes) and clean.py touch the kernel;
+control.py ties them into up / apply / probe / down.
 """
