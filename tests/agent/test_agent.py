@@ -22,6 +22,7 @@ from fake_kernel import FakeKernel
 from kube_objects import FAST, namespace, netpol, pod, wait_until
 
 from netfence.agent import logs
+from netfence.agent import run as run_module
 from netfence.agent.files import FileSource
 from netfence.agent.metrics import Metrics, RuleCounters, serve
 from netfence.agent.run import Agent, AgentConfig
@@ -159,7 +160,10 @@ def test_nothing_is_synced_before_every_kind_is_listed(configuration: Any, start
         server.stop()
 
 
-def test_losing_the_api_server_keeps_enforcing_and_checking(apiserver: FakeApiServer, start: Callable[..., Running]) -> None:
+def test_losing_the_api_server_keeps_enforcing_and_checking(
+    apiserver: FakeApiServer, start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "STALE_AFTER", 0.5)
     for obj in BASE:
         apiserver.create(obj)
     run = start()
@@ -168,6 +172,9 @@ def test_losing_the_api_server_keeps_enforcing_and_checking(apiserver: FakeApiSe
     run.kernel.add_rule("forward", json.dumps(["accept", None]))
     wait_until(lambda: run.metric("netfence_repairs_total") == 1, what="a repair without the API")
     assert run.kernel.view is not None and run.results() == ["create", "replace"]
+    wait_until(lambda: not run.agent.ready, what="readiness to notice the outage")
+    assert "enforcing the last known state" in run.agent.health().ready()[1]
+    assert run.agent.health().live()[0]  # restarting the agent would not bring the API back
 
 
 def test_changes_arriving_together_are_synced_together(tmp_path: Path, start: Callable[..., Running]) -> None:

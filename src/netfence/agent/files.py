@@ -77,8 +77,8 @@ class FileSource:
     def problems(self) -> list[str]:
         return []
 
-    def last_contact(self) -> float | None:
-        return None
+    def outage(self) -> float:
+        return 0.0
 
     def snapshot(self) -> Snapshot:
         problems: list[InputError] = []

@@ -51,7 +51,8 @@ class Source(Protocol):
 
     def problems(self) -> list[str]: ...
 
-    def last_contact(self) -> float | None: ...
+    def outage(self) -> float:
+        """Seconds the source has been unreachable (0: it is reachable)."""
 
     def snapshot(self) -> Snapshot: ...
 
@@ -127,9 +128,9 @@ class Agent:
             reasons.append(f"the kernel refused the table, keeping the last good one: {self._apply_error}")
         if self.good is not None and not self._in_sync and not self._apply_error:
             reasons.append("the kernel's table differs from the desired one")
-        contact = self.source.last_contact()
-        if contact is not None and time.monotonic() - contact > STALE_AFTER and self.source.problems():
-            reasons.append(f"source unreachable for {time.monotonic() - contact:.0f} s: " + "; ".join(self.source.problems()))
+        outage = self.source.outage()
+        if outage > STALE_AFTER:
+            reasons.append(f"source unreachable for {outage:.0f} s (enforcing the last known state): " + "; ".join(self.source.problems()))
         ok = not reasons
         self.metrics.ready.set(1 if ok else 0)
         return ok, "ready" if ok else "not ready: " + " | ".join(reasons)

@@ -142,10 +142,11 @@ class KubeSource:
             if not i.synced.is_set() or not i.connected
         ]
 
-    def last_contact(self) -> float | None:
-        """monotonic time since when every kind has been heard from (the oldest contact)."""
-        times = [i.last_contact for i in self.informers]
-        return None if any(t is None for t in times) else min(t for t in times if t is not None)
+    def outage(self) -> float:
+        """Seconds since some kind could last be listed or watched (0: every kind can). Counts
+        from the start for a kind never reached."""
+        now = time.monotonic()
+        return max((now - i.down_since for i in self.informers if i.down_since is not None), default=0.0)
 
     def snapshot(self) -> Snapshot:
         documents = []

@@ -33,7 +33,7 @@ from kubernetes.watch import watch as _watch
 k8s_client: Any = _client
 iter_resp_lines: Any = _watch.iter_resp_lines
 
-log = logging.getLogger("netfence.sources.kube_api")
+log = logging.getLogger("netfence.sources.kube_watch")
 
 #: Fields of no use to netfence that can be large; dropped as objects arrive.
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
@@ -149,6 +149,8 @@ class Informer:
         #: monotonic time of the last successful response (list, event or bookmark).
         self.last_contact: float | None = None
         self.connected = False
+        #: monotonic time since when the kind cannot be listed or watched (None: it can).
+        self.down_since: float | None = None
         self.last_error: str | None = None
         self._backoff = Backoff(settings.backoff_base, settings.backoff_cap)
 
@@ -215,6 +217,8 @@ class Informer:
 
     def _failed(self, message: str) -> None:
         self.connected = False
+        if self.down_since is None:
+            self.down_since = time.monotonic()
         self.last_error = message
         delay = self._backoff.next()
         log.warning(
@@ -229,6 +233,7 @@ class Informer:
         first = self.served
         self.served = False
         self.connected = True
+        self.down_since = None
         self.last_contact = time.monotonic()
         with self._lock:
             had = bool(self._store)
@@ -287,6 +292,7 @@ class Informer:
         self.resource_version = str(version) if version else "0"
         self.served = True
         self.connected = True
+        self.down_since = None
         self.last_error = None
         self.last_contact = time.monotonic()
         self._backoff.reset()
@@ -315,6 +321,7 @@ class Informer:
             if self._stop.is_set():  # stopped while connecting: `stop` found no response to shut
                 return 0
             self.connected = True
+            self.down_since = None
             self.last_contact = time.monotonic()
             for line in _lines(response):
                 if self._stop.is_set():
