@@ -9,13 +9,13 @@ from typing import TextIO
 
 from netfence.agent.kernel import SCRATCH_TABLE, Interval, KernelTable, NftKernel, desired_maps, desired_sets
 from netfence.agent.reconcile import Reconciler
-from netfence.agent.run import AgentConfig, Source
+from netfence.agent.run import AgentConfig, NodeKernel, Source
 from netfence.agent.table import build_desired, summary
 from netfence.dataplane.nft.objects import TABLE_FAMILY, TABLE_NAME, Table
 from netfence.errors import NetfenceError
 
 
-def dry_run(config: AgentConfig, source: Source, kernel: NftKernel, out: TextIO, timeout: float = 60.0) -> int:
+def dry_run(config: AgentConfig, source: Source, kernel: NodeKernel, out: TextIO, timeout: float = 60.0) -> int:
     """Wait for the source, build the node's table, print how the kernel's differs and the nft
     script a sync would run. Only reads the kernel. Returns 0."""
     source.start(lambda: None)

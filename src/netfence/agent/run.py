@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from netfence.agent.kernel import NftKernel
 from netfence.agent.metrics import Health, Metrics
-from netfence.agent.reconcile import Change, Reconciler
+from netfence.agent.reconcile import Change, Kernel, Reconciler
 from netfence.agent.table import Desired, Interfaces, build_desired, local_interfaces, summary
 from netfence.dataplane.apply import DataplaneError
 from netfence.errors import InputErrors, NetfenceError
+from netfence.model.endpoints import IPAddress
 from netfence.model.inventory import Inventory
 from netfence.sources.snapshot import Snapshot
 
@@ -57,6 +57,15 @@ class Source(Protocol):
     def snapshot(self) -> Snapshot: ...
 
 
+class NodeKernel(Kernel, Protocol):
+    """The kernel side of a node: its netfence table (reconcile.Kernel), its routes and links
+    (kernel.NftKernel is the real one)."""
+
+    def routes(self) -> dict[IPAddress, str]: ...
+
+    def links(self) -> set[str]: ...
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     node: str
@@ -72,7 +81,7 @@ class AgentConfig:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, source: Source, kernel: NftKernel, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: AgentConfig, source: Source, kernel: NodeKernel, metrics: Metrics | None = None) -> None:
         self.config, self.source, self.kernel = config, source, kernel
         self.metrics = metrics or Metrics()
         self.reconciler = Reconciler(kernel, self.metrics.rule_counters)
