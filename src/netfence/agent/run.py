@@ -36,7 +36,7 @@ from netfence.sources.snapshot import Snapshot
 
 log = logging.getLogger("netfence.agent")
 
-#: A source that has not been heard from for this long makes /readyz fail.
+#: A source unreachable for this long (seconds) makes /readyz fail; the kernel keeps enforcing.
 STALE_AFTER = 120.0
 
 
