@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from netfence.analysis.diff import ChangeGroup, Decision, Diff, FlowChange
+from netfence.model.ports import FlowPort
 from netfence.output.render import dump
 
 ARROW = "→"
@@ -75,7 +76,7 @@ def diff_table(diff: Diff, groups: Sequence[ChangeGroup], out: IO[str]) -> None:
     """Newly denied, then newly allowed groups, each with its deciding rules, then a summary."""
     for group in groups:
         verb = "newly allowed" if group.allowed else "newly denied"
-        ports = ", ".join(str(p) for p in group.ports)
+        ports = _ports(group.ports, diff.ports)
         out.write(f"{_plural(group.count, 'flow')} {verb}: {group.sources} {ARROW} {group.destinations} on {ports}\n")
         out.write(f"  before: {_decisions(group.cause.before)}\n")
         out.write(f"  after:  {_decisions(group.cause.after)}\n")
@@ -89,6 +90,19 @@ def diff_table(diff: Diff, groups: Sequence[ChangeGroup], out: IO[str]) -> None:
         )
     else:
         out.write(f"no flow changed; {scope}\n")
+
+
+#: How many ports a group lists before it says how many more there are.
+LISTED_PORTS = 6
+
+
+def _ports(ports: Sequence[FlowPort], compared: Sequence[FlowPort]) -> str:
+    if len(ports) > LISTED_PORTS and len(ports) == len(compared):
+        return f"all {len(ports)} ports"
+    shown = [str(p) for p in ports]
+    if len(shown) > LISTED_PORTS + 1:
+        shown = [*shown[:LISTED_PORTS], f"+{len(shown) - LISTED_PORTS} more"]
+    return ", ".join(shown)
 
 
 def endpoint_notes(diff: Diff, old: str, new: str) -> list[str]:

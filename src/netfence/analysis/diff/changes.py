@@ -30,7 +30,8 @@ class Decision:
     allowed: bool
     reason: Reason
     rule: RuleRef | None = None
-    #: Reason ISOLATED: the policies of the deciding tier that select the endpoint.
+    #: Reason ISOLATED: the policies of the deciding tier that select the endpoint; NOT_ISOLATED:
+    #: every policy selecting it (all of their tiers passed); otherwise empty.
     policies: tuple[PolicyRef, ...] = ()
     tier: str | None = None
 

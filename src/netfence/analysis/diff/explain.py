@@ -143,7 +143,8 @@ def _cause(before: tuple[Decision, Decision], after: tuple[Decision, Decision]) 
 
 
 def _decision(ruleset: Ruleset, side: SideVerdict) -> Decision:
-    policies: tuple[PolicyRef, ...] = side.policies
+    """What decided, and no more: flows decided alike get equal decisions (and one line)."""
+    policies: tuple[PolicyRef, ...] = side.policies if side.reason is Reason.NOT_ISOLATED else ()
     if side.reason is Reason.ISOLATED and side.endpoint is not None:
         me = side.endpoint
         policies = tuple(

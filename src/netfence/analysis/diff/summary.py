@@ -1,9 +1,10 @@
 """A diff's blocks as lines people read: split by namespace pair, each side named as briefly as
 it can be named exactly.
 
-A side is `ns/*` when it is every compared endpoint of the namespace, `ns/KEY=VALUE` (or two
-labels, comma-separated) when exactly the compared endpoints of the namespace with those labels,
-the endpoint itself when there is one, and a short list otherwise. Labels that differ between
+A side is the endpoint itself when there is one, `ns/*` when it is every compared endpoint of the
+namespace, `ns/KEY=VALUE` (or two labels, comma-separated) when exactly the compared endpoints of
+the namespace with those labels, `ns/KEY in (V1, V2)` when exactly those with one of the values,
+and a short list otherwise. Labels that differ between
 replicas of one workload (pod-template-hash and the like) are never used.
 """
 
@@ -53,28 +54,51 @@ class ChangeGroup:
 
 
 def summarize(diff: Diff, inventory: Inventory) -> list[ChangeGroup]:
-    """Every block split by source and destination namespace and named; newly denied first,
-    then by size, largest first."""
+    """Every block split by source and destination namespace, then, within a namespace pair,
+    products that share their sources (or destinations), cause and ports joined, and named;
+    newly denied first, then by size, largest first."""
     namer = _Namer(diff.compared, inventory)
-    groups = []
+    parts: list[_Part] = []
     for block in diff.blocks:
-        for source_space, sources in _by_namespace(block.sources):
-            for destination_space, destinations in _by_namespace(block.destinations):
-                pairs = len(sources) * len(destinations) - len(set(sources) & set(destinations))
-                if not pairs:
-                    continue
-                groups.append(
-                    ChangeGroup(
-                        namer.name(source_space, sources),
-                        namer.name(destination_space, destinations),
-                        block.ports,
-                        block.allowed,
-                        pairs * len(block.ports),
-                        block.cause,
-                    )
+        for source_space, from_space in _by_namespace(block.sources):
+            for destination_space, to_space in _by_namespace(block.destinations):
+                head = (block.allowed, block.cause, block.ports, source_space, destination_space)
+                parts.append((head, frozenset(from_space), frozenset(to_space)))
+    # A product's flows are every source to every destination: joining two products with the
+    # same sources (or destinations) is a product again, of the flows of both (they are disjoint:
+    # a flow on a port belongs to one block).
+    parts = _join(parts, by_sources=True)
+    parts = _join(parts, by_sources=False)
+    groups = []
+    for (allowed, cause, ports, source_space, destination_space), sources, destinations in parts:
+        pairs = len(sources) * len(destinations) - len(sources & destinations)
+        if pairs:
+            groups.append(
+                ChangeGroup(
+                    namer.name(source_space, tuple(sorted(sources))),
+                    namer.name(destination_space, tuple(sorted(destinations))),
+                    ports,
+                    allowed,
+                    pairs * len(ports),
+                    cause,
                 )
+            )
     groups.sort(key=lambda g: (g.allowed, -g.count, g.sources, g.destinations, [p.sort_key for p in g.ports]))
     return groups
+
+
+_Head = tuple[bool, Cause, tuple[FlowPort, ...], str, str]
+_Part = tuple[_Head, frozenset[EndpointId], frozenset[EndpointId]]
+
+
+def _join(parts: list[_Part], by_sources: bool) -> list[_Part]:
+    joined: dict[tuple[_Head, frozenset[EndpointId]], set[EndpointId]] = {}
+    for head, sources, destinations in parts:
+        shared, other = (sources, destinations) if by_sources else (destinations, sources)
+        joined.setdefault((head, shared), set()).update(other)
+    if by_sources:
+        return [(head, shared, frozenset(other)) for (head, shared), other in joined.items()]
+    return [(head, frozenset(other), shared) for (head, shared), other in joined.items()]
 
 
 def _space(endpoint: EndpointId) -> str:
@@ -101,7 +125,7 @@ class _Namer:
             return members[0]
         if frozenset(members) == self.spaces.get(space):
             return f"{space}/*"
-        selector = self._selector(space, members)
+        selector = self._selector(space, members) or self._union(space, members)
         if selector is not None:
             return f"{space}/{selector}"
         names = [m.partition("/")[2] for m in members]
@@ -125,6 +149,25 @@ class _Namer:
                 if selected == wanted:
                     return ",".join(f"{k}={v}" for k, v in chosen)
         return None
+
+    def _union(self, space: str, members: tuple[EndpointId, ...]) -> str | None:
+        """`KEY in (V1, V2, ...)`: exactly the members, by the label with the fewest values."""
+        index = self._labels_of(space)
+        wanted = frozenset(members)
+        keys = set(self.labels.get(members[0], Labels())) - REPLICA_LABELS
+        for member in members[1:]:
+            keys &= set(self.labels.get(member, Labels()))
+        found: list[tuple[int, int, str, list[str]]] = []
+        for key in keys:
+            values = sorted({self.labels[m][key] for m in members})
+            if frozenset().union(*(index[(key, v)] for v in values)) == wanted:
+                rank = PREFERRED_KEYS.index(key) if key in PREFERRED_KEYS else len(PREFERRED_KEYS)
+                found.append((len(values), rank, key, values))
+        if not found:
+            return None
+        _, _, key, values = min(found)
+        shown = values if len(values) <= LISTED + 1 else [*values[:LISTED], f"+{len(values) - LISTED} more"]
+        return f"{key} in ({', '.join(shown)})"
 
     def _labels_of(self, space: str) -> dict[tuple[str, str], frozenset[EndpointId]]:
         index = self._index.get(space)
