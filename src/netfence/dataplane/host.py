@@ -41,6 +41,7 @@ from netfence.ir.types import (
     Rule,
     RuleRef,
     Ruleset,
+    resolve_named_ports,
 )
 from netfence.model.endpoints import EndpointId, IPAddress
 from netfence.model.policies import Direction
@@ -275,23 +276,6 @@ def _names_ports(rule: Rule) -> bool:
     return any(entry.name is not None for entry in (*(rule.ports or ()), *rule.not_ports))
 
 
-def _resolve(entries: Sequence[PortMatch], destination: EndpointInfo | None) -> list[PortMatch]:
-    """Named entries replaced by the numbers the destination gives them (dropped when it has none)."""
-    out: list[PortMatch] = []
-    for entry in entries:
-        if entry.name is None:
-            out.append(entry)
-        elif destination is not None:
-            # As EndpointInfo.resolve_port: the first number a name has for a protocol.
-            seen: set[Protocol] = set()
-            for name, protocol, number in destination.named_ports:
-                wanted = entry.protocol is None or entry.protocol == protocol
-                if name == entry.name and wanted and protocol not in seen:
-                    seen.add(protocol)
-                    out.append(PortMatch(entry.index, protocol, number, number))
-    return out
-
-
 def _ranges(entries: Sequence[PortMatch]) -> tuple[Range, ...]:
     return tuple(sorted({(e.start, e.end if e.end is not None else e.start) for e in entries if e.start is not None}))
 
@@ -308,7 +292,7 @@ def _l4(rule: Rule, destination: EndpointInfo | None, *, resolve: bool) -> list[
     protocol that has ports), named ones resolve on the destination, an ICMP test holds for ICMP
     packets only, a negated entry excludes only packets of its protocol.
     """
-    negated = _resolve(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
+    negated = resolve_named_ports(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
     # Only entries that can match a packet: a port test needs a protocol with ports; an entry
     # without protocol and without port matches nothing.
     negated = [e for e in negated if e.protocol is not None or e.start is not None]
@@ -317,7 +301,7 @@ def _l4(rule: Rule, destination: EndpointInfo | None, *, resolve: bool) -> list[
     if rule.ports is None:
         positive[_key(rule.protocol)] = (rule.protocol, None)
     else:
-        chosen = _resolve(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
+        chosen = resolve_named_ports(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
         for entry in chosen:
             if entry.start is None and entry.protocol is None:
                 continue  # matches nothing

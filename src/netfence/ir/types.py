@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import ip_network
@@ -168,6 +169,24 @@ class PortMatch:
         if flow.port is None:
             return False
         return self.start <= flow.port <= (self.end if self.end is not None else self.start)
+
+
+def resolve_named_ports(entries: Sequence[PortMatch], destination: EndpointInfo | None) -> list[PortMatch]:
+    """The entries with names replaced by the numbers `destination` gives them, the first number
+    per protocol as EndpointInfo.resolve_port does; a name the destination (or a flow without
+    one) cannot resolve drops out."""
+    out: list[PortMatch] = []
+    for entry in entries:
+        if entry.name is None:
+            out.append(entry)
+        elif destination is not None:
+            seen: set[Protocol] = set()
+            for name, protocol, number in destination.named_ports:
+                wanted = entry.protocol is None or entry.protocol == protocol
+                if name == entry.name and wanted and protocol not in seen:
+                    seen.add(protocol)
+                    out.append(PortMatch(entry.index, protocol, number, number))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

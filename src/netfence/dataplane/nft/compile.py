@@ -23,10 +23,10 @@ Layout (one `inet netfence` table per node):
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from netfence.dataplane import spans as sp
 from netfence.dataplane.nft.flowlog import LoggedChains, LogOptions
 from netfence.dataplane.nft.objects import AddressSet, Chain, Rule, Table, VerdictMap
 from netfence.ir.types import (
@@ -39,10 +39,11 @@ from netfence.ir.types import (
     PortMatch,
     RuleRef,
     Ruleset,
+    resolve_named_ports,
 )
 from netfence.ir.types import Rule as IRRule
 from netfence.model.endpoints import EndpointId
-from netfence.model.policies import Direction, IPNetwork
+from netfence.model.policies import Direction
 from netfence.model.ports import Protocol, RuleProtocol
 
 _L4_NAMES = {
@@ -179,7 +180,7 @@ class _Builder:
         if direction is Direction.INGRESS or not _resolves_names(rule):
             # The destination is the local endpoint (ingress), or no name needs resolving.
             destination = local if direction is Direction.INGRESS else None
-            variants: list[tuple[Spans | None, list[str]]] = [
+            variants: list[tuple[sp.Spans | None, list[str]]] = [
                 (peer_ranges, _port_variants(rule, destination, resolve=direction is Direction.INGRESS))
             ]
         else:
@@ -191,9 +192,9 @@ class _Builder:
                 groups.setdefault(endpoint.named_ports, []).append(endpoint)
             for _, members in sorted(groups.items()):
                 variants.append(
-                    (_intersect_all(peer_ranges, _endpoint_ranges(members)), _port_variants(rule, members[0], resolve=True))
+                    (sp.intersect(peer_ranges, sp.of_addresses(ip for e in members for ip in e.ips)), _port_variants(rule, members[0], resolve=True))
                 )
-            outside = _subtract_all(peer_ranges, _endpoint_ranges(self.ruleset.endpoints))
+            outside = sp.subtract(peer_ranges, sp.of_addresses(ip for e in self.ruleset.endpoints for ip in e.ips))
             variants.append((outside, _port_variants(rule, None, resolve=True)))
         remote_field = "saddr" if direction is Direction.INGRESS else "daddr"
         local_field = "daddr" if direction is Direction.INGRESS else "saddr"
@@ -209,7 +210,7 @@ class _Builder:
                     if not spans:
                         skip = True
                         break
-                    if spans == [(0, _FULL[family])]:
+                    if sp.is_everything(spans, family):
                         continue  # every address of the family
                     addresses.append(self._set_match(direction, rule.ref, f"{part}|{role}", family, field_, spans))
                 if skip:
@@ -231,7 +232,7 @@ class _Builder:
         nft_type, keyword = ("ipv4_addr", "ip") if family == 4 else ("ipv6_addr", "ip6")
         digest = hashlib.sha1(f"{ref}|{part}|{family}".encode()).hexdigest()[:10]  # noqa: S324
         name = base = f"{_PREFIX[direction]}_{digest}"
-        elements = _elements(family, list(spans))
+        elements = sp.nft_elements(family, spans)
         # One rule of a policy can become several IR rules with one RuleRef (a Service's
         # backends split by target port): each keeps its own addresses.
         suffix = 1
@@ -241,122 +242,37 @@ class _Builder:
         self.sets[name] = AddressSet(name, nft_type, elements)
         return f"{keyword} {field_} @{name}"
 
-    def _peers_ranges(self, peers: Sequence[PeerMatch]) -> dict[int, list[tuple[int, int]]]:
+    def _peers_ranges(self, peers: Sequence[PeerMatch]) -> sp.Spans:
         """The addresses any of the peers matches, per IP version, as merged integer spans."""
         out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
         for peer in peers:
             for family, spans in self._peer_ranges(peer).items():
                 out[family].extend(spans)
-        return {family: _merge(spans) for family, spans in out.items()}
+        return {family: sp.merge(spans) for family, spans in out.items()}
 
-    def _peer_ranges(self, peer: PeerMatch) -> dict[int, list[tuple[int, int]]]:
+    def _peer_ranges(self, peer: PeerMatch) -> sp.Spans:
         cached = self._ranges.get(id(peer))
         if cached is None:
             if peer.any_address:
-                cached = {4: [(0, _FULL[4])], 6: [(0, _FULL[6])]}
+                cached = sp.everything()
             else:
                 cached = self._group_ranges(peer.endpoints, peer.blocks)
             for group in peer.also:
-                cached = _intersect_all(cached, self._group_ranges(group.endpoints, group.blocks)) or {}
+                cached = sp.intersect(cached, self._group_ranges(group.endpoints, group.blocks))
             for group in peer.excluded:
-                cached = _subtract_all(cached, self._group_ranges(group.endpoints, group.blocks)) or {}
+                cached = sp.subtract(cached, self._group_ranges(group.endpoints, group.blocks))
             self._ranges[id(peer)] = cached
         return cached
 
-    def _group_ranges(
-        self, endpoints: Iterable[EndpointId], blocks: Iterable[CidrBlock]
-    ) -> dict[int, list[tuple[int, int]]]:
-        out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-        for endpoint_id in endpoints:
-            endpoint = self.ruleset.endpoint(endpoint_id)
-            if endpoint is not None:
-                for ip in endpoint.ips:
-                    out[ip.version].append((int(ip), int(ip)))
-        for block in blocks:
-            for net in _subtract(block.network, block.excepts):
-                out[net.version].append((int(net.network_address), int(net.broadcast_address)))
-        return {family: _merge(spans) for family, spans in out.items()}
-
-
-_FULL = {4: 2**32 - 1, 6: 2**128 - 1}
-Spans = dict[int, list[tuple[int, int]]]
-
-
-def _endpoint_ranges(endpoints: Iterable[EndpointInfo]) -> Spans:
-    out: Spans = {4: [], 6: []}
-    for endpoint in endpoints:
-        for ip in endpoint.ips:
-            out[ip.version].append((int(ip), int(ip)))
-    return {family: _merge(spans) for family, spans in out.items()}
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted(spans):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo <= hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _intersect_all(a: Spans | None, b: Spans) -> Spans:
-    """a ∩ b per family; a None stands for every address."""
-    if a is None:
-        return b
-    return {family: _intersect(a.get(family, []), b.get(family, [])) for family in (4, 6)}
-
-
-def _subtract_all(a: Spans | None, b: Spans) -> Spans:
-    """a - b per family; a None stands for every address."""
-    if a is None:
-        a = {4: [(0, _FULL[4])], 6: [(0, _FULL[6])]}
-    out: Spans = {}
-    for family in (4, 6):
-        complement, start = [], 0
-        for lo, hi in b.get(family, []):
-            if lo > start:
-                complement.append((start, lo - 1))
-            start = hi + 1
-        if start <= _FULL[family]:
-            complement.append((start, _FULL[family]))
-        out[family] = _intersect(a.get(family, []), complement)
-    return out
+    def _group_ranges(self, endpoints: Iterable[EndpointId], blocks: Iterable[CidrBlock]) -> sp.Spans:
+        addresses = [ip for e in endpoints if (info := self.ruleset.endpoint(e)) is not None for ip in info.ips]
+        parts = [sp.of_addresses(addresses)]
+        parts.extend(sp.without_excepts(block.network, block.excepts) for block in blocks)
+        return sp.union(*parts)
 
 
 def _resolves_names(rule: IRRule) -> bool:
     return any(entry.name is not None for entry in (*(rule.ports or ()), *rule.not_ports))
-
-
-def _resolve(entries: Sequence[PortMatch], destination: EndpointInfo | None) -> list[PortMatch]:
-    """Named entries replaced by the numbers the destination gives them (dropped when it has none)."""
-    out: list[PortMatch] = []
-    for entry in entries:
-        if entry.name is None:
-            out.append(entry)
-            continue
-        if destination is None:
-            continue
-        # As EndpointInfo.resolve_port: the first port of that name per protocol.
-        seen: set[Protocol] = set()
-        for name, protocol, number in destination.named_ports:
-            if name == entry.name and (entry.protocol is None or entry.protocol == protocol) and protocol not in seen:
-                seen.add(protocol)
-                out.append(PortMatch(entry.index, protocol, number, number))
-    return out
 
 
 def _protocol(protocol: RuleProtocol) -> str:
@@ -380,7 +296,7 @@ def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool
     for field_, entries, negate in (("sport", rule.source_ports, False), ("sport", rule.not_source_ports, True)):
         if entries:
             common.append(_port_statement(field_, entries, negate))
-    negated = _resolve(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
+    negated = resolve_named_ports(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
     if negated:
         common.append(_port_statement("dport", negated, True))
     alternatives: list[str] = [""]
@@ -393,7 +309,7 @@ def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool
                 f"{icmp_word} type {rule.not_icmp.type} {icmp_word} code != {rule.not_icmp.code}",
             ]
     if rule.ports is not None:
-        chosen = _resolve(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
+        chosen = resolve_named_ports(rule.ports, destination) if resolve else [p for p in rule.ports if p.name is None]
         by_protocol: dict[str, list[PortMatch]] = {}
         for entry in chosen:
             assert entry.protocol is not None
@@ -415,45 +331,3 @@ def _port_statement(field_: str, entries: Sequence[PortMatch], negate: bool) -> 
     items = sorted({(p.start or 0, p.end if p.end is not None else p.start or 0) for p in entries if p.start is not None})
     text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in items)
     return f"th {field_} {'!= ' if negate else ''}{{ {text} }}"
-
-
-def _subtract(network: IPNetwork, excepts: Iterable[IPNetwork]) -> list[IPNetwork]:
-    remaining = [network]
-    for hole in excepts:
-        next_round: list[IPNetwork] = []
-        for net in remaining:
-            if hole.version == net.version and hole.subnet_of(net):  # type: ignore[arg-type]
-                next_round.extend(net.address_exclude(hole))  # type: ignore[arg-type]
-            elif hole.version == net.version and net.subnet_of(hole):  # type: ignore[arg-type]
-                continue
-            else:
-                next_round.append(net)
-        remaining = next_round
-    return remaining
-
-
-def _elements(family: int, ranges: list[tuple[int, int]]) -> tuple[str, ...]:
-    """Merged, sorted set elements: an address, a prefix when the range is one, else `a-b`."""
-    if not ranges:
-        return ()
-    ranges.sort()
-    merged: list[list[int]] = []
-    for lo, hi in ranges:
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    make = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
-    bits = 32 if family == 4 else 128
-    out = []
-    for lo, hi in merged:
-        size = hi - lo + 1
-        if size == 1:
-            out.append(str(make(lo)))
-        elif size & (size - 1) == 0 and lo % size == 0:
-            out.append(f"{make(lo)}/{bits - size.bit_length() + 1}")
-        else:
-            out.append(f"{make(lo)}-{make(hi)}")
-    return tuple(out)
-
-
