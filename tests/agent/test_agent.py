@@ -105,7 +105,7 @@ def test_invalid_input_keeps_the_last_good_table_and_fails_readiness_until_fixed
     wait_until(lambda: not run.agent.ready, what="not ready")
     assert run.kernel.applied == applied
     ok, text = run.agent.health().ready()
-    assert not ok and "invalid input, keeping the last good table" in text and "70000" in text
+    assert not ok and "the input does not build, keeping the last good table" in text and "70000" in text
     assert run.metric("netfence_input_errors_total") == 1
     apiserver.update(netpol("dev/allow-client", {"app": "web"}, {"app": "client"}, port=8080))
     wait_until(lambda: run.agent.ready, what="ready again")
@@ -129,6 +129,36 @@ def test_a_refused_table_keeps_the_last_good_one_and_is_retried_at_every_check(
     run.kernel.refuse = None
     wait_until(lambda: run.agent.ready, what="the retry at a check")
     assert run.kernel.view is not good
+
+
+class Exploding(FileSource):
+    """A source whose snapshots hit a bug on demand."""
+
+    explode = False
+
+    def snapshot(self) -> Any:
+        if self.explode:
+            raise RuntimeError("a bug")
+        return super().snapshot()
+
+
+def test_a_bug_while_building_keeps_the_last_good_table_and_the_agent_running(
+    tmp_path: Path, start: Callable[..., Running]
+) -> None:
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump_all(BASE))
+    source = Exploding([str(tmp_path)], interval=0.02)
+    run = start(source)
+    wait_until(lambda: run.agent.ready, what="ready")
+    source.explode = True
+    (tmp_path / "more.yaml").write_text(yaml.safe_dump(pod("dev/web2", "10.0.0.4", app="web")))
+    wait_until(lambda: not run.agent.ready, what="the failed sync")
+    assert "internal error: RuntimeError: a bug" in run.agent.health().ready()[1]
+    assert run.metric("netfence_internal_errors_total") == 1 and run.thread.is_alive()
+    run.kernel.add_rule("forward", json.dumps(["accept", None]))
+    wait_until(lambda: run.metric("netfence_repairs_total") == 1, what="checks going on")
+    source.explode = False
+    (tmp_path / "more.yaml").write_text(yaml.safe_dump(pod("dev/web3", "10.0.0.5", app="web")))
+    wait_until(lambda: run.agent.ready, what="ready again")
 
 
 def test_a_foreign_edit_is_repaired_at_the_next_check(apiserver: FakeApiServer, start: Callable[..., Running]) -> None:

@@ -119,6 +119,9 @@ class Metrics:
         self.syncs = Counter("netfence_syncs", "Syncs by result (unchanged, update, replace, create, error)", ["result"], registry=registry)
         self.apply_errors = Counter("netfence_apply_errors", "Tables the kernel refused (the last good one stayed)", registry=registry)
         self.input_errors = Counter("netfence_input_errors", "Snapshots of the input that did not load (the last good table stayed)", registry=registry)
+        self.internal_errors = Counter(
+            "netfence_internal_errors", "Syncs that failed on a netfence bug (logged with its traceback; the last good table stayed)", registry=registry
+        )
         self.repairs = Counter("netfence_repairs", "Foreign changes to the table found and undone", registry=registry)
         self.reconnects = Counter(
             "netfence_watch_reconnects", "Watches started again, by kind and reason (closed, error, gone, absent)", ["kind", "reason"], registry=registry

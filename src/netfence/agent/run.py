@@ -132,7 +132,7 @@ class Agent:
         elif self.good is None and self._input_error is None and self._apply_error is None:
             reasons.append("no table applied yet")
         if self._input_error:
-            reasons.append(f"invalid input, keeping the last good table: {self._input_error}")
+            reasons.append(f"the input does not build, keeping the last good table: {self._input_error}")
         if self._apply_error:
             reasons.append(f"the kernel refused the table, keeping the last good one: {self._apply_error}")
         if self.good is not None and not self._in_sync and not self._apply_error:
@@ -201,15 +201,21 @@ class Agent:
             except (NetfenceError, ValueError) as exc:
                 self._invalid(started, [str(exc)])
                 return None
+            except Exception as exc:  # a bug: keep enforcing (and checking) the last good table
+                log.exception("internal error while building the table; keeping the last good table")
+                self.metrics.internal_errors.inc()
+                self._invalid(started, [f"internal error: {type(exc).__name__}: {exc}"], count=False)
+                return None
             for warning in desired.warnings:
                 log.info("input note", extra={"fields": {"note": warning}})
             self._input_error = None
             self._refused = None
             return self._converge(desired, started)
 
-    def _invalid(self, started: float, problems: list[str]) -> None:
+    def _invalid(self, started: float, problems: list[str], count: bool = True) -> None:
         self._input_error = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}; first: {problems[0]}"
-        self.metrics.input_errors.inc()
+        if count:
+            self.metrics.input_errors.inc()
         self.metrics.syncs.labels("error").inc()
         self.metrics.sync_seconds.labels("error").observe(time.monotonic() - started)
         for problem in problems[:20]:
@@ -221,7 +227,10 @@ class Agent:
     def _converge(self, desired: Desired, started: float) -> Change | None:
         try:
             change = self.reconciler.converge(desired.table)
-        except DataplaneError as exc:
+        except Exception as exc:  # DataplaneError; anything else is a bug, handled the same way
+            if not isinstance(exc, DataplaneError):
+                log.exception("internal error while applying the table")
+                self.metrics.internal_errors.inc()
             self._apply_error = str(exc)
             self._refused = desired
             self._in_sync = False
@@ -264,7 +273,7 @@ class Agent:
             if self.config.interfaces.naming == "route":
                 try:
                     fresh = self.build()
-                except (NetfenceError, ValueError):
+                except Exception:  # reported by the next sync of the same input
                     fresh = None
                 if fresh is not None and fresh.interfaces != self.good.interfaces:
                     log.info("pod interfaces changed", extra={"fields": {"known": len(fresh.interfaces)}})
@@ -273,7 +282,10 @@ class Agent:
             was_in_sync = self._in_sync
             try:
                 check = self.reconciler.verify(self.good.table)
-            except DataplaneError as exc:
+            except Exception as exc:  # DataplaneError; anything else is a bug, handled the same way
+                if not isinstance(exc, DataplaneError):
+                    log.exception("internal error while checking the table")
+                    self.metrics.internal_errors.inc()
                 self._apply_error = str(exc)
                 self._in_sync = False
                 self.metrics.apply_errors.inc()
