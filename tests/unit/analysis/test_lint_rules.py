@@ -82,6 +82,45 @@ def test_an_admin_pass_shadows_a_lower_priority_deny(cluster: World) -> None:
     ]
 
 
+def test_a_deny_behind_a_pass_of_its_tier_does_not_shadow_later_tiers(cluster: World) -> None:
+    # Flows from ops Pass the admin tier before deny-all is reached, so the NetworkPolicy decides.
+    anps = """
+    apiVersion: policy.networking.k8s.io/v1alpha1
+    kind: AdminNetworkPolicy
+    metadata: {name: pass-ops}
+    spec:
+      priority: 10
+      subject: {namespaces: {}}
+      ingress: [{action: Pass, from: [{namespaces: {matchLabels: {team: ops}}}]}]
+    ---
+    apiVersion: policy.networking.k8s.io/v1alpha1
+    kind: AdminNetworkPolicy
+    metadata: {name: deny-all}
+    spec:
+      priority: 20
+      subject: {namespaces: {}}
+      ingress: [{action: Deny, from: [{namespaces: {}}]}]
+    """
+    policy = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: from-ops, namespace: shop}
+    spec:
+      podSelector: {}
+      ingress: [{from: [{namespaceSelector: {matchLabels: {team: ops}}}]}]
+    """
+    assert findings_of(cluster, anps, policy, code="rule-shadowed") == []
+    without_pass = anps.split("---")[1]
+    found = findings_of(cluster, without_pass, policy, code="rule-shadowed")
+    assert [(f.object, f.message) for f in found] == [
+        (
+            "NetworkPolicy shop/from-ops",
+            "ingress[0] (Allow) never applies: AdminNetworkPolicy deny-all ingress[0] (Deny) comes first and "
+            "matches every flow it matches",
+        )
+    ]
+
+
 # --- rule-redundant -----------------------------------------------------------------------------------
 
 

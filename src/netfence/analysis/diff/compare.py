@@ -92,8 +92,12 @@ def _changed(
     rows = np.arange(count)
     pairs = np.flatnonzero(inside >= 0)
     found_p, found_a, found_b, found_after = [], [], [], []
+    width = count + len(extra)
+    old, new = (np.empty((count, width), dtype=bool) for _ in matrices)
     for q in range(len(ports)):
-        old, new = (np.stack([m.row(q, k) for k in range(count)]) for m in matrices)
+        for buffer, matrix in zip((old, new), matrices):
+            for k in range(count):
+                buffer[k] = matrix.row(q, k)
         changed = old[:, :count] != new[:, :count]
         after = new[:, :count]
         changed[rows, rows] = False

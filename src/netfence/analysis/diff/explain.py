@@ -49,12 +49,19 @@ class Explainer:
                 ids = np.array([decision_ids.setdefault(d, len(decision_ids)) for d in found], dtype=np.int64)
                 columns.append(ids[inverse])
         decisions = list(decision_ids)  # in order of their ids
-        unique, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
-        causes = [
-            _cause((decisions[old_egress], decisions[old_ingress]), (decisions[new_egress], decisions[new_ingress]))
-            for old_egress, old_ingress, new_egress, new_ingress in unique.tolist()
-        ]
-        return causes, np.asarray(inverse, dtype=np.int64).reshape(-1)
+        # One number per combination of the four decisions, then its distinct values.
+        before, _, before_of = unique_codes(columns[0] * len(decisions) + columns[1])
+        after, _, after_of = unique_codes(columns[2] * len(decisions) + columns[3])
+        pairs, _, inverse = unique_codes(before_of * len(after) + after_of)
+        causes = []
+        for code in pairs.tolist():
+            old, new = divmod(code, len(after))
+            old_egress, old_ingress = divmod(int(before[old]), len(decisions))
+            new_egress, new_ingress = divmod(int(after[new]), len(decisions))
+            causes.append(
+                _cause((decisions[old_egress], decisions[old_ingress]), (decisions[new_egress], decisions[new_ingress]))
+            )
+        return causes, inverse
 
     def _decisions(
         self, side: Questions, direction: Direction, p: IntArray, a: IntArray, b: IntArray
@@ -81,21 +88,21 @@ class Explainer:
         local_key = local_of[local]
 
         # What the selecting policies ask of the remote end.
-        pairs, pair_of = np.unique(relevant_of[local_key] * count + remote, return_inverse=True)
+        pairs, _, pair_of = unique_codes(relevant_of[local_key] * count + remote)
         remote_keys: dict[Hashable, int] = {}
         remote_ids = np.empty(len(pairs), dtype=np.int64)
         for i, code in enumerate(pairs.tolist()):
             r, k = divmod(code, count)
             asked = side.remote_key(direction, relevants[r], infos[k])
             remote_ids[i] = remote_keys.setdefault(asked, len(remote_keys))
-        remote_key = remote_ids[np.asarray(pair_of).reshape(-1)]
+        remote_key = remote_ids[pair_of]
 
         # How the selecting policies' rules treat the port (named ports: on the destination).
         named: dict[tuple[tuple[str, object, int], ...], int] = {}
         named_of = np.array([named.setdefault(i.named_ports, len(named)) for i in infos], dtype=np.int64)
         holder = {v: infos[k] for k, v in reversed(list(enumerate(named_of.tolist())))}
         codes = (local_key * len(named) + named_of[destination]) * len(self.ports) + p
-        triples, triple_of = np.unique(codes, return_inverse=True)
+        triples, _, triple_of = unique_codes(codes)
         port_keys: dict[tuple[bool, ...], int] = {}
         port_ids = np.empty(len(triples), dtype=np.int64)
         for i, code in enumerate(triples.tolist()):
@@ -104,23 +111,40 @@ class Explainer:
             rules = [rule for policy in side.selecting(direction, local_sets[lk]) for rule in policy.rules.rules]
             hits = tuple(_port_hit(rule, self.ports[q], holder[n]) for rule in rules)
             port_ids[i] = port_keys.setdefault(hits, len(port_keys))
-        port_key = port_ids[np.asarray(triple_of).reshape(-1)]
+        port_key = port_ids[triple_of]
 
         codes = (local_key * len(remote_keys) + remote_key) * len(port_keys) + port_key
-        _, where, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        _, where, inverse = unique_codes(codes)
         found = []
         for entry in where.tolist():
             lk = int(local_key[entry])
             reduced = side.reduced(direction, local_sets[lk])
             verdict = self._verdict(side, reduced, int(p[entry]), int(a[entry]), int(b[entry]))
             found.append(_decision(reduced, verdict.egress if direction is Direction.EGRESS else verdict.ingress))
-        return found, np.asarray(inverse, dtype=np.int64).reshape(-1)
+        return found, inverse
 
     def _verdict(self, side: Questions, ruleset: Ruleset, p: int, a: int, b: int) -> Verdict:
         destination = self.first[b] if a != b else self.second[a]
         assert destination is not None
         flow = Flow(Party.of(side.info(self.first[a])), Party.of(side.info(destination)), self.ports[p])
         return evaluate(ruleset, flow)
+
+
+def unique_codes(codes: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """The distinct values of non-negative `codes` (sorted), an index of each in `codes`, and
+    each code's position among them: np.unique's, with a table instead of a sort when the
+    values are small enough (the changed entries can be millions)."""
+    if codes.size and int(codes.max()) < max(4 * codes.size, 1 << 16):
+        present = np.zeros(int(codes.max()) + 1, dtype=bool)
+        present[codes] = True
+        values = np.flatnonzero(present)
+        position = np.zeros(len(present), dtype=np.int64)
+        position[values] = np.arange(len(values))
+        where = np.zeros(len(present), dtype=np.int64)
+        where[codes] = np.arange(len(codes))
+        return values.astype(np.int64), where[values], position[codes]
+    values, where, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    return values.astype(np.int64), where.astype(np.int64), np.asarray(inverse, dtype=np.int64).reshape(-1)
 
 
 def _port_hit(rule: Rule, port: FlowPort, destination: EndpointInfo) -> bool:

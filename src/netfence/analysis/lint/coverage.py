@@ -2,8 +2,8 @@
 
 For each IR rule R, in evaluation order, the first earlier rule E that covers it is found: E is
 evaluated before R for every endpoint R applies to (an earlier rule of the same policy, a rule of
-an earlier policy of the tier, or an Allow/Deny rule of an earlier tier; Pass counts only in
-R's own tier), and every flow R matches, E matches. Then R never decides anything: it is
+an earlier policy of the tier, or an Allow/Deny rule of an earlier tier that no Pass rule of its
+tier precedes; Pass counts only in R's own tier), and every flow R matches, E matches. Then R never decides anything: it is
 shadowed when E's action differs, redundant when it is the same. Rules of two different
 Kubernetes NetworkPolicies are not compared: their union is the point.
 
@@ -53,6 +53,8 @@ class _Placed:
     tier: int
     policy: PolicyRules
     rule: Rule
+    #: A Pass rule comes before it in its tier: flows that Pass skip it and reach later tiers.
+    after_pass: bool
     #: The endpoints the rule applies to (its policy's subjects that its local match admits).
     local: frozenset[EndpointId]
 
@@ -63,11 +65,13 @@ def _covered(context: Context) -> list[Covered]:
         earlier: list[_Placed] = []
         verdicts: dict[RuleRef, list[tuple[Rule, _Placed | None]]] = {}
         for t, tier in enumerate(context.ruleset.tiers(direction)):
+            passed = False
             for policy in tier.policies:
                 for rule in policy.rules:
                     if rule.action not in DECIDING or rule.constrains_source_port:
                         continue
-                    placed = _Placed(t, policy, rule, _local(context, policy, rule))
+                    placed = _Placed(t, policy, rule, passed, _local(context, policy, rule))
+                    passed |= rule.action is Action.PASS
                     if placed.local and _matches_some(context, placed, direction):
                         by = next((e for e in earlier if _covers(context, e, placed, direction)), None)
                         verdicts.setdefault(rule.ref, []).append((rule, by))
@@ -108,8 +112,8 @@ def _matches_some(context: Context, placed: _Placed, direction: Direction) -> bo
 
 
 def _eligible(earlier: _Placed, later: _Placed) -> bool:
-    if earlier.tier != later.tier and earlier.rule.action is Action.PASS:
-        return False  # a Pass of an earlier tier hands over to later tiers
+    if earlier.tier != later.tier and (earlier.rule.action is Action.PASS or earlier.after_pass):
+        return False  # a Pass of an earlier tier hands over to later tiers, past what follows it
     kinds = (earlier.policy.ref.kind, later.policy.ref.kind)
     if kinds == (PolicyKind.NETWORK_POLICY,) * 2 and earlier.policy.ref != later.policy.ref:
         return False  # NetworkPolicies add up; a rule of another one is not a mistake
