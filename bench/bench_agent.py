@@ -134,6 +134,21 @@ def settle(monitor: Monitor, quiet: float = 0.3) -> None:
             return
 
 
+def syncs(log: Path) -> int:
+    return sum(1 for line in log.read_text().splitlines() if " synced " in line)
+
+
+def finished(log: Path, count: int, timeout: float = 30.0) -> int:
+    """Wait for the agent's `count`-th sync to be logged (a replacement's read-back follows its
+    commit: the next change must not arrive while it runs, or two edits may coalesce)."""
+    deadline = time.monotonic() + timeout
+    while syncs(log) < count:
+        if time.monotonic() > deadline:
+            sys.exit(f"the agent logged no sync {count}; its log:\n" + log.read_text()[-4000:])
+        time.sleep(0.002)
+    return count
+
+
 def run(local: int, changes: int, interval_ms: int, netns: str, work: Path) -> dict[str, list[float]]:
     api = FakeApiServer()
     url = api.start()
@@ -158,6 +173,9 @@ def run(local: int, changes: int, interval_ms: int, netns: str, work: Path) -> d
     try:
         monitor.next_after(0.0, timeout=120)  # the table created
         settle(monitor)
+        path = work / f"agent-{local}.log"
+        log.flush()
+        done = finished(path, 1)
         # Pod churn: a local pod that a policy selects (app a1) and that is a peer of another (a0).
         for k in range(changes):
             name = f"churn{k // 2}"
@@ -168,7 +186,7 @@ def run(local: int, changes: int, interval_ms: int, netns: str, work: Path) -> d
             else:
                 api.delete("v1", "Pod", name, "ns1")
             results["pod churn"].append(monitor.next_after(started) - started)
-            settle(monitor, 0.05)
+            done = finished(path, done + 1)
         # Policy edits: the port of one allow policy, back and forth.
         target = next(o for o in cluster(local) if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].startswith("allow-"))
         for k in range(changes):
@@ -180,7 +198,7 @@ def run(local: int, changes: int, interval_ms: int, netns: str, work: Path) -> d
             started = time.perf_counter()
             api.update(edited)
             results["policy edit"].append(monitor.next_after(started) - started)
-            settle(monitor, 0.05)
+            done = finished(path, done + 1)
     finally:
         agent.terminate()
         agent.wait()
