@@ -19,7 +19,7 @@ commit that follows:
   (each a change): the agent's answer is one element update of sets and maps;
 - policy edits: one policy's port changed back and forth: one in-place replacement of the rules.
 
-Changes are made one at a time, each after the previous one was enforced. The rows "sync
+Changes are made one at a time, each after the agent logged the end of the previous sync. The rows "sync
 update" and "sync replace" are the agent's own account of each sync (building the table from its
 cache plus the kernel change), read from its log: the rest of the latency is the coalescing
 window, the watch event's delivery and scheduling. `--interval-ms` is
