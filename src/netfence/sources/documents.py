@@ -345,9 +345,20 @@ Parsed = tuple[Any, int, list[int], list[tuple[int, str]]]
 def _parse(text: str) -> list[Parsed]:
     """Each document's data, the line it starts on and those of its `items`, in one parse.
 
+    Files without anchors are built straight from the parser's events (`_parse_plain`); the
+    others, and any file that path declines, go through the composer and the constructor.
     (Composing the node tree again later for every file's locations doubled the load time, and
     keeping every node of every file alive made the garbage collector walk them over and over.)
     """
+    if not _may_have_anchor(text):
+        plain = _parse_plain(text)
+        if plain is not None:
+            return plain
+    return _parse_composed(text)
+
+
+def _parse_composed(text: str) -> list[Parsed]:
+    """`_parse` through the composer and the constructor, with every YAML limit checked."""
     loader = _Loader(text)
     check_aliases = _may_have_anchor(text)
     try:
@@ -375,6 +386,125 @@ def _parse(text: str) -> list[Parsed]:
         return parsed
     finally:
         loader.dispose()
+
+
+class _Declined(Exception):
+    """The event path leaves this file to the composer and the constructor."""
+
+
+_NO_KEY = object()
+_MAPPING_START, _SEQUENCE_START = yaml.MappingStartEvent, yaml.SequenceStartEvent
+_COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _parse_plain(text: str) -> list[Parsed] | None:
+    """`_parse` for the common file: plain data, no tags, anchors, merge keys or repeated keys.
+
+    The documents are built from libyaml's events in one loop: no node tree, no constructor
+    call per node, and each distinct scalar built once per file (repeated keys and label values
+    share one string, which halves the memory of the loaded bodies). Plain scalars resolve with
+    the safe loader's own implicit resolvers and constructors, so the data is what `_Loader`
+    builds. Anything else (an explicit tag, an anchor or alias, `<<`, a key written twice, a
+    collection as a key, nesting near MAX_DEPTH, a value its constructor rejects, a YAML
+    error) returns None, and the general path reads the file and reports what is wrong with
+    its usual messages; no error is raised from here.
+    """
+    loader = _Base(text)
+    try:
+        return _plain_documents(loader)
+    except Exception:  # noqa: BLE001 - declined or invalid: the general path says which
+        return None
+    finally:
+        loader.dispose()
+
+
+def _plain_documents(loader: Any) -> list[Parsed]:
+    # One function with the loop inlined: this runs once per event of every input file.
+    get_event = loader.get_event
+    resolvers = loader.yaml_implicit_resolvers
+    constructors = loader.yaml_constructors
+    scalar_event, document_start, document_end = yaml.ScalarEvent, yaml.DocumentStartEvent, yaml.DocumentEndEvent
+    mapping_start, sequence_start, collection_end = _MAPPING_START, _SEQUENCE_START, _COLLECTION_END
+    no_key, special_keys, deepest = _NO_KEY, _SPECIAL_KEYS, MAX_DEPTH - 1
+    plain: dict[str, Any] = {}  # plain scalar as written -> its value
+    quoted: dict[str, str] = {}
+    parsed: list[Parsed] = []
+    if None in resolvers:  # resolvers for any first character: not the safe loader's
+        raise _Declined
+    get_event()  # StreamStartEvent
+    while True:
+        event = get_event()
+        if type(event) is not document_start:
+            if type(event) is yaml.StreamEndEvent:
+                return parsed
+            raise _Declined
+        stack: list[Any] = []
+        container: Any = None
+        key: Any = no_key
+        root: Any = None
+        line = 0
+        items: list[Any] | None = None
+        item_lines: list[int] = []
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is scalar_event:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Declined
+                value = event.value
+                if event.implicit[0]:
+                    known = plain.get(value, no_key)
+                    if known is no_key:
+                        known = value
+                        for tag, pattern in resolvers.get(value[0] if value else "", ()):
+                            if pattern.match(value):
+                                if tag in special_keys:
+                                    raise _Declined
+                                node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
+                                known = constructors[tag](loader, node)
+                                break
+                        plain[value] = known
+                    value = known
+                else:
+                    value = quoted.setdefault(value, value)
+                if container is None:
+                    root, line = value, event.start_mark.line + 1
+                elif key is not no_key:
+                    container[key] = value
+                    key = no_key
+                elif type(container) is dict:
+                    if value in container:
+                        raise _Declined
+                    key = value
+                else:
+                    if container is items:
+                        item_lines.append(event.start_mark.line + 1)
+                    container.append(value)
+            elif kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or event.tag is not None or len(stack) >= deepest:
+                    raise _Declined
+                new: Any = {} if kind is mapping_start else []
+                if container is None:
+                    root, line = new, event.start_mark.line + 1
+                elif key is not no_key:
+                    if container is root and key == "items" and kind is sequence_start:
+                        items = new
+                    container[key] = new
+                elif type(container) is dict:
+                    raise _Declined  # a collection as a key
+                else:
+                    if container is items:
+                        item_lines.append(event.start_mark.line + 1)
+                    container.append(new)
+                stack.append(container)
+                container, key = new, no_key
+            elif kind in collection_end:
+                container, key = stack.pop(), no_key
+            elif kind is document_end:
+                break
+            else:
+                raise _Declined  # an alias
+        parsed.append((root, line, item_lines, []))
 
 
 def _may_have_anchor(text: str) -> bool:
