@@ -69,7 +69,7 @@ def engines(options: settings) -> Callable[[], None]:
 def kernel(lab: KernelLab) -> Callable[[settings], Callable[[], None]]:
     def make(options: settings) -> Callable[[], None]:
         @options
-        @given(clusters(LAB_LAYOUT, kernel=True))
+        @given(clusters(LAB_LAYOUT, kernel=True, max_policies=6))
         def prop(cluster: ClusterSpec) -> None:
             note(str(cluster))
             wrong = lab.disagreements(cluster)

@@ -75,7 +75,8 @@ def some(draw: st.DrawFn, options: Sequence[Any], most: int) -> list[Any]:
 
 
 def label_map(draw: st.DrawFn, vocabulary: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    return {k: draw(pick(tuple(v))) for k, v in vocabulary.items() if draw(BOOLEANS)}
+    """Each key of the vocabulary, mostly present, with one of its values."""
+    return {k: draw(pick(tuple(v))) for k, v in vocabulary.items() if not chance(draw, 4)}
 
 
 def meta(name: str, namespace: str | None = None, labels: Mapping[str, str] | None = None) -> Obj:
@@ -217,11 +218,12 @@ def clusters(draw: st.DrawFn, layout: Layout | None = None, *, kernel: bool = Fa
 
 @st.composite
 def label_selectors(draw: st.DrawFn, vocabulary: Mapping[str, Sequence[str]]) -> Obj:
-    if chance(draw, 4):
+    if chance(draw, 3):
         return {}
     keys = tuple(vocabulary)
     out: Obj = {}
-    matched = {k: draw(pick((*vocabulary[k], "zzz"))) for k in some(draw, keys, 2)}
+    # A value outside the vocabulary now and then: a selector that selects nothing.
+    matched = {k: "zzz" if chance(draw, 8) else draw(pick(tuple(vocabulary[k]))) for k in some(draw, keys, 2)}
     if matched:
         out["matchLabels"] = matched
     expressions = []
@@ -328,12 +330,12 @@ def _quoted(value: str) -> str:
 @st.composite
 def calico_selectors(draw: st.DrawFn, vocabulary: Mapping[str, Sequence[str]], depth: int = 0) -> str:
     keys = tuple(vocabulary)
-    shapes = ("eq", "ne", "in", "notin", "has", "nothas", "all", "starts", "ends", "contains")
+    shapes = ("eq", "eq", "has", "all", "ne", "in", "notin", "nothas", "starts", "ends", "contains")
     if depth < 2:
-        shapes += ("and", "or", "not", "eq", "has")
+        shapes += ("and", "or", "not")
     shape = draw(pick(shapes))
     key = draw(pick(keys))
-    value = draw(pick((*vocabulary[key], "zzz")))
+    value = "zzz" if chance(draw, 8) else draw(pick(tuple(vocabulary[key])))
     if shape == "eq":
         return f"{key} == {_quoted(value)}"
     if shape == "ne":
@@ -461,7 +463,7 @@ def calico_policy(draw: st.DrawFn, namespace: str | None, name: str, tier: str |
         spec["tier"] = tier
     if draw(BOOLEANS):
         spec["order"] = draw(pick((10, 100, 100, 500.5, 1000)))
-    if not chance(draw, 4):
+    if not chance(draw, 3):
         spec["selector"] = draw(calico_selectors(CALICO_POD_LABELS))
     if global_ and chance(draw, 3):
         spec["namespaceSelector"] = draw(calico_selectors(CALICO_NAMESPACE_LABELS))
@@ -563,7 +565,8 @@ _TIERS = (("security", 100, "Deny"), ("platform", 2000, "Pass"), ("late", None, 
 def policies(draw: st.DrawFn, layout: Layout, *, kernel: bool, most: int) -> list[Obj]:
     out: list[Obj] = []
     tiers_used: set[str] = set()
-    count = draw(pick(tuple(range(most + 1)) + (most, most)))
+    # Kernel scenarios are few: each one has a couple of policies at least.
+    count = draw(pick(tuple(range(2 if kernel else 0, most + 1)) + (most, most)))
     for i in range(count):
         kind = draw(pick(_KINDS))
         namespace = draw(pick(layout.namespaces))

@@ -18,7 +18,7 @@ from netfence.ir.build import build_ruleset
 #: A few hundred examples in well under 20 s.
 ENGINES = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: A few dozen kernel scenarios (each enforces a ruleset on two nodes and probes 6 x 6 x 4 flows).
-KERNEL = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+KERNEL = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def kinds(cluster: ClusterSpec) -> None:
@@ -47,7 +47,7 @@ def kernel_lab() -> Iterator[KernelLab]:
 
 @pytest.mark.lab
 @KERNEL
-@given(cluster=clusters(LAB_LAYOUT, kernel=True))
+@given(cluster=clusters(LAB_LAYOUT, kernel=True, max_policies=6))
 def test_per_flow_evaluator_equals_the_kernel_on_random_policies_of_every_kind(
     kernel_lab: KernelLab, cluster: ClusterSpec
 ) -> None:

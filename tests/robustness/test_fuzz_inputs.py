@@ -47,3 +47,10 @@ def test_a_long_invalid_selector_is_diagnosed_in_linear_time() -> None:
         parse_selector("(" * 20_000)
     assert caught.value.position == 20_000
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_selector_error_message_is_one_line_even_when_the_selector_holds_a_newline() -> None:
+    # Found by bench/fuzz.py: a string token holding a newline was echoed as it was.
+    with pytest.raises(SelectorError) as caught:
+        parse_selector("a == 'b''\n'web'")
+    assert caught.value.message == "expected '&&', '||' or the end of the selector after 'b', found the string '\\n'"
