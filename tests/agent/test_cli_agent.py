@@ -11,7 +11,7 @@ Run = Callable[..., tuple[int, str, str]]
 
 def test_the_node_is_required(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NODE_NAME", raising=False)
-    assert run("agent", "-f", "x") == (2, "", "error: --node: which node is this? (or set $NODE_NAME)\n")
+    assert run("agent", "-f", "x") == (2, "", "error: --node: which node is this? (or set $NODE_NAME, or give --host NAME)\n")
 
 
 def test_one_source_at_a_time(run: Run) -> None:

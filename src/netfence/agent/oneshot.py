@@ -9,8 +9,8 @@ from typing import TextIO
 
 from netfence.agent.kernel import SCRATCH_TABLE, Interval, KernelTable, NftKernel, desired_maps, desired_sets
 from netfence.agent.reconcile import Reconciler
-from netfence.agent.run import AgentConfig, NodeKernel, Source
-from netfence.agent.table import build_desired, summary
+from netfence.agent.run import AgentConfig, NodeKernel, Source, build_for
+from netfence.agent.table import summary
 from netfence.dataplane.nft.objects import TABLE_FAMILY, TABLE_NAME, Table
 from netfence.errors import NetfenceError
 
@@ -25,16 +25,14 @@ def dry_run(config: AgentConfig, source: Source, kernel: NodeKernel, out: TextIO
             if time.monotonic() > deadline:
                 raise NetfenceError(f"{source.name}: not synced after {timeout:.0f} s: " + "; ".join(source.problems()))
             time.sleep(0.05)
-        routes = kernel.routes() if config.interfaces.naming == "route" else None
-        desired = build_desired(
-            source.snapshot(), config.node, config.interfaces, config.fail_closed, config.transform, routes
-        )
+        desired = build_for(config, source.snapshot(), kernel)
     finally:
         source.stop()
     view, change = Reconciler(kernel).plan(desired.table)
     where = f"table {TABLE_FAMILY} {TABLE_NAME}" + (f" in {config.netns}" if config.netns else "")
     sizes = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary(desired.table).items())
-    print(f"# node {config.node}: {len(desired.local)} local pods; desired table: {sizes}", file=out)
+    target = f"host {config.host}" if config.host is not None else f"node {config.node}: {len(desired.local)} local pods"
+    print(f"# {target}; desired table: {sizes}", file=out)
     if change.result == "create":
         print(f"# {where}: absent; a sync would create it:", file=out)
         out.write(desired.table.render())

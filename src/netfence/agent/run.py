@@ -27,7 +27,15 @@ from typing import Protocol
 
 from netfence.agent.metrics import Health, Metrics
 from netfence.agent.reconcile import Change, Kernel, Reconciler
-from netfence.agent.table import Desired, Interfaces, build_desired, local_interfaces, summary
+from netfence.agent.table import (
+    Desired,
+    FlowLogs,
+    Interfaces,
+    build_desired,
+    build_host_desired,
+    local_interfaces,
+    summary,
+)
 from netfence.dataplane.apply import DataplaneError
 from netfence.errors import InputErrors, NetfenceError
 from netfence.model.endpoints import IPAddress
@@ -68,6 +76,9 @@ class NodeKernel(Kernel, Protocol):
 
 @dataclass(frozen=True)
 class AgentConfig:
+    """What one agent enforces: the pods of `node`, or, with `host`, the own firewall of that
+    ExternalWorkload (its input and output hooks; no pod interfaces, so no fail-closed rules)."""
+
     node: str
     netns: str | None = None
     #: Changes arriving within this many seconds of the first are synced together.
@@ -78,6 +89,26 @@ class AgentConfig:
     #: Drop traffic of interfaces with the pod prefix that no known pod owns.
     fail_closed: bool = True
     transform: Callable[[Inventory], Inventory] | None = None
+    #: An ExternalWorkload's name: enforce its own firewall instead of a node's pods.
+    host: str | None = None
+    #: Flow logs and audited policies of a node's table.
+    logs: FlowLogs | None = None
+
+    @property
+    def target(self) -> dict[str, str]:
+        """What the agent enforces, for log lines."""
+        return {"host": self.host} if self.host is not None else {"node": self.node}
+
+
+def build_for(config: AgentConfig, snapshot: Snapshot, kernel: NodeKernel) -> Desired:
+    """The table `config` asks for, from `snapshot` (a node's routes read when pods are named
+    by route)."""
+    if config.host is not None:
+        return build_host_desired(snapshot, config.host, config.transform)
+    routes = kernel.routes() if config.interfaces.naming == "route" else None
+    return build_desired(
+        snapshot, config.node, config.interfaces, config.fail_closed, config.transform, routes, config.logs
+    )
 
 
 class Agent:
@@ -156,7 +187,7 @@ class Agent:
     def run(self) -> None:
         """Until `stop` is set. The table stays in the kernel afterwards."""
         self.source.start(self.notify)
-        log.info("agent started", extra={"fields": {"node": self.config.node, "source": self.source.name,
+        log.info("agent started", extra={"fields": {**self.config.target, "source": self.source.name,
                                                     "netns": self.config.netns or "(own)"}})  # fmt: skip
         next_check = time.monotonic() + self.config.verify_interval
         try:
@@ -175,18 +206,10 @@ class Agent:
                     next_check = time.monotonic() + self.config.verify_interval
         finally:
             self.source.stop()
-            log.info("agent stopped; the table stays in the kernel", extra={"fields": {"node": self.config.node}})
+            log.info("agent stopped; the table stays in the kernel", extra={"fields": self.config.target})
 
     def build(self) -> Desired:
-        routes = self.kernel.routes() if self.config.interfaces.naming == "route" else None
-        return build_desired(
-            self.source.snapshot(),
-            self.config.node,
-            self.config.interfaces,
-            self.config.fail_closed,
-            self.config.transform,
-            routes,
-        )
+        return build_for(self.config, self.source.snapshot(), self.kernel)
 
     def sync(self) -> Change | None:
         """Build from the source's current snapshot and converge. None when it failed (the last
@@ -305,7 +328,7 @@ class Agent:
             self._ready()
 
     def _count_unknown(self) -> None:
-        if not self.config.fail_closed or self.good is None:
+        if not self.config.fail_closed or self.config.host is not None or self.good is None:
             return
         try:
             links = self.kernel.links()

@@ -23,12 +23,16 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from netfence.dataplane.host import HostError, compile_host
 from netfence.dataplane.nft.compile import compile_node
+from netfence.dataplane.nft.flowlog import LogOptions
+from netfence.dataplane.nft.host import render_host
 from netfence.dataplane.nft.objects import AddressSet, Rule, Table
 from netfence.errors import UsageError
+from netfence.ir.audit import parse_policy_ref, policy_refs
 from netfence.ir.build import build_ruleset
-from netfence.ir.types import EndpointInfo, EndpointKind, Ruleset
-from netfence.model.endpoints import EndpointId, IPAddress
+from netfence.ir.types import EndpointInfo, EndpointKind, PolicyRef, Ruleset
+from netfence.model.endpoints import EXTERNAL_ID_PREFIX, EndpointId, IPAddress
 from netfence.model.inventory import Inventory
 from netfence.sources.snapshot import Snapshot
 from netfence.sources.load import build_inventory
@@ -37,6 +41,9 @@ UNKNOWN_SET = "local_ifaces"
 UNKNOWN_NOTE = "unknown local interface"
 NAMINGS = ("hash", "route", "static")
 _PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,14}")
+#: How parse_policy_ref says that a name matches no policy (as opposed to an unknown kind or
+#: a name matching several).
+_NO_SUCH_POLICY = ": no such policy"
 #: Calico's scheme: prefix + the first 11 hex digits of sha1("namespace.pod").
 _HASH_DIGITS = 11
 
@@ -100,6 +107,49 @@ class Desired:
     objects: int = 0
 
 
+@dataclass(frozen=True)
+class FlowLogs:
+    """What a node's table logs (`--log`, `--log-allowed`, `--log-group`, `--log-rate`) and which
+    policies it audits (`--audit`, as written): the names are resolved against each snapshot's
+    ruleset, so an audited policy that is edited, or created after the agent started, is found."""
+
+    options: LogOptions
+    audit: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        """Raise UsageError for a name no snapshot can resolve (an unknown kind), at start."""
+        for text in self.audit:
+            self._parse(text, ())
+
+    def _parse(self, text: str, known: Sequence[PolicyRef]) -> PolicyRef | None:
+        """The policy `text` names; None when no policy matches."""
+        try:
+            return parse_policy_ref(text, known)
+        except UsageError as exc:
+            if _NO_SUCH_POLICY in str(exc):
+                return None
+            raise
+
+    def resolve(self, ruleset: Ruleset) -> tuple[LogOptions | None, tuple[str, ...]]:
+        """The LogOptions for this ruleset (None: nothing to log), and notes. An audited name that
+        matches no policy of the snapshot is a note, not an error: a policy that is absent is
+        enforced exactly as an audited one (as if absent), so the table is right without it. A
+        name that matches several policies raises UsageError (the last good table stays)."""
+        known = policy_refs(ruleset)
+        audited: set[PolicyRef] = set()
+        notes = []
+        for text in self.audit:
+            found = self._parse(text, known)
+            if found is None:
+                notes.append(f"--audit {text}: no such policy in the input (nothing to audit)")
+            else:
+                audited.add(found)
+        options = replace(self.options, audit=frozenset(audited))
+        if not (options.denied or options.allowed or options.audit):
+            return None, tuple(notes)
+        return options, tuple(notes)
+
+
 def build_desired(
     snapshot: Snapshot,
     node: str,
@@ -107,6 +157,7 @@ def build_desired(
     fail_closed: bool = True,
     transform: Callable[[Inventory], Inventory] | None = None,
     routes: Mapping[IPAddress, str] | None = None,
+    logs: FlowLogs | None = None,
 ) -> Desired:
     """Raises InputErrors (every problem of the input) when the snapshot does not load."""
     loaded = build_inventory(snapshot.documents, snapshot.problems, snapshot.order)
@@ -114,10 +165,37 @@ def build_desired(
     ruleset = build_ruleset(inventory)
     local = tuple(e for e in ruleset.endpoints if e.kind is EndpointKind.POD and e.node == node)
     names = interfaces.names(local, routes)
-    table = compile_node(ruleset, node, names)
+    log, notes = logs.resolve(ruleset) if logs is not None else (None, ())
+    table = compile_node(ruleset, node, names, log=log)
     if fail_closed:
         table = with_fail_closed(table, interfaces.prefix, names.values())
-    return Desired(table, ruleset, local, names, tuple(loaded.warnings), loaded.objects)
+    return Desired(table, ruleset, local, names, (*loaded.warnings, *notes), loaded.objects)
+
+
+def host_id(name: str) -> EndpointId:
+    """`haproxy` or `ext/haproxy`: the endpoint id of an ExternalWorkload."""
+    return EndpointId(name if name.startswith(EXTERNAL_ID_PREFIX) else EXTERNAL_ID_PREFIX + name)
+
+
+def build_host_desired(
+    snapshot: Snapshot,
+    host: str,
+    transform: Callable[[Inventory], Inventory] | None = None,
+) -> Desired:
+    """The own firewall of ExternalWorkload `host` (dataplane/host.py, as an nftables table): its
+    input and output hooks. Service rules resolve to what the host connects to (node addresses
+    and nodePorts, load-balancer IPs), so a Service, a nodePort, an endpoint or a pod IP that
+    changes changes this table. Raises InputErrors when the snapshot does not load and
+    HostError when it holds no such ExternalWorkload (the last good table then stays)."""
+    loaded = build_inventory(snapshot.documents, snapshot.problems, snapshot.order)
+    inventory = transform(loaded.inventory) if transform is not None else loaded.inventory
+    ruleset = build_ruleset(inventory)
+    endpoint = ruleset.endpoint(host_id(host))
+    if endpoint is None or endpoint.kind is not EndpointKind.EXTERNAL:
+        known = sorted(e.name for e in ruleset.endpoints if e.kind is EndpointKind.EXTERNAL)
+        raise HostError(f"no ExternalWorkload {host!r} in the input (external workloads: {', '.join(known) or 'none'})")
+    table = render_host(compile_host(ruleset, endpoint.id))
+    return Desired(table, ruleset, (endpoint,), {}, tuple(loaded.warnings), loaded.objects)
 
 
 def with_fail_closed(table: Table, prefix: str, known: Iterable[str]) -> Table:

@@ -1,7 +1,13 @@
 """netfence agent: keep one node's kernel enforcing the cluster's policies, continuously.
 
-    netfence agent --node NAME [--kubeconfig PATH | -f DIR ...] [--netns PATH] [--interval-ms N]
-                   [--metrics-addr 127.0.0.1:9617] [--dry-run] [--uninstall] [--log-format text|json]
+    netfence agent (--node NAME | --host NAME) [--kubeconfig PATH | -f DIR ...] [--netns PATH]
+                   [--interval-ms N] [--metrics-addr 127.0.0.1:9617] [--dry-run] [--uninstall]
+                   [--log-format text|json] [--log] [--log-allowed] [--log-group N] [--log-rate N]
+                   [--audit POLICY ...]
+
+--node: the node's pods (its `table inet netfence`); --host: an ExternalWorkload's own
+firewall, on that host (the table `compile --host` prints), re-rendered as Services, nodePorts,
+endpoints and pod IPs change.
 
 Without --kubeconfig or -f the agent uses the pod's service account (in-cluster config).
 The agent's modules are imported when it runs: the Kubernetes client alone takes about two
@@ -22,7 +28,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from netfence.agent import logs
-from netfence.agent.table import NAMINGS, Interfaces
+from netfence.agent.table import NAMINGS, FlowLogs, Interfaces
+from netfence.cli.flows import add_log_arguments, log_settings
 from netfence.errors import UsageError
 from netfence.lab.agents import LAB_INTERFACE_PREFIX, lab_transform
 from netfence.lab.state import require_state
@@ -43,7 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Watch the Kubernetes API (or files) and keep the node's `table inet netfence` enforcing "
         "the policies of its pods. Stopping the agent leaves the table in place; --uninstall deletes it.",
     )
-    parser.add_argument("--node", default=os.environ.get("NODE_NAME"), help="this node's name (spec.nodeName of its pods; default $NODE_NAME)")
+    parser.add_argument("--node", help="this node's name (spec.nodeName of its pods; default $NODE_NAME)")
+    parser.add_argument(
+        "--host", metavar="NAME",
+        help="enforce the own firewall of this ExternalWorkload instead (input and output hooks, its addresses)",
+    )  # fmt: skip
     source = parser.add_argument_group("source (default: the in-cluster service account)")
     source.add_argument("--kubeconfig", metavar="PATH", help="a kubeconfig file")
     source.add_argument("--context", help="the kubeconfig context (default: its current context)")
@@ -67,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--dry-run", action="store_true", help="print what a sync would change and exit; the kernel is only read")
     parser.add_argument("--uninstall", action="store_true", help="delete the table and exit")
     parser.add_argument("--log-format", choices=logs.FORMATS, default="text", help="text (default) or json, one object a line")
+    add_log_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -89,27 +101,44 @@ def run(args: argparse.Namespace) -> int:
     kernel = NftKernel(args.netns)
     if args.uninstall:
         return uninstall(kernel, sys.stdout)
-    if not args.node:
-        raise UsageError("--node: which node is this? (or set $NODE_NAME)")
+    if args.node and args.host:
+        raise UsageError("--node and --host exclude each other: a node's pods or an external host's own firewall")
+    node: str = args.node or ("" if args.host else os.environ.get("NODE_NAME", ""))
+    if not node and not args.host:
+        raise UsageError("--node: which node is this? (or set $NODE_NAME, or give --host NAME)")
     if args.files and args.kubeconfig:
         raise UsageError("give either -f PATH or --kubeconfig PATH, not both")
+    flow_logs = None
+    if args.log or args.log_allowed or args.audit:
+        if args.host:
+            raise UsageError("--log, --log-allowed and --audit apply to a node's table (--node), not to --host")
+        flow_logs = FlowLogs(log_settings(args), tuple(args.audit))
+        flow_logs.check()
     interfaces = Interfaces(args.interface_prefix, args.interface_naming)
     transform: Callable[[Inventory], Inventory] | None = None
-    if args.lab:
+    if args.lab and args.host:
         plan = require_state(args.lab).plan
-        if args.node not in {n.name for n in plan.nodes}:
-            raise UsageError(f"--node: lab {args.lab} has no node {args.node!r} (nodes: {', '.join(n.name for n in plan.nodes)})")
-        veths = {p.id: p.veth for p in plan.pods_on(args.node)}
+        if args.host.removeprefix("ext/") not in {x.name for x in plan.externals}:
+            known = ", ".join(x.name for x in plan.externals) or "none"
+            raise UsageError(f"--host: lab {args.lab} has no external workload {args.host!r} (external workloads: {known})")
+        transform = lab_transform(plan)
+    elif args.lab:
+        plan = require_state(args.lab).plan
+        if node not in {n.name for n in plan.nodes}:
+            raise UsageError(f"--node: lab {args.lab} has no node {node!r} (nodes: {', '.join(n.name for n in plan.nodes)})")
+        veths = {p.id: p.veth for p in plan.pods_on(node)}
         interfaces = Interfaces(LAB_INTERFACE_PREFIX, "static", veths)
         transform = lab_transform(plan)
     config = AgentConfig(
-        node=args.node,
+        node=node,
         netns=args.netns,
         interval=args.interval_ms / 1000,
         verify_interval=args.verify_interval_ms / 1000,
         interfaces=interfaces,
         fail_closed=args.unknown_interfaces == "drop",
         transform=transform,
+        host=args.host,
+        logs=flow_logs,
     )
     logs.configure(args.log_format)
     metrics = Metrics()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 
 from netfence.cli.common import add_files, add_output, load
 from netfence.dataplane.flows import DEFAULT_WINDOW, FlowLog, Source, kernel_notes, open_sources, read_records
@@ -161,11 +162,16 @@ def log_options(args: argparse.Namespace, ruleset: Ruleset) -> LogOptions | None
     audit = parse_audited(args.audit, ruleset)
     if not (args.log or args.log_allowed or audit):
         return None
+    return replace(log_settings(args), audit=audit)
+
+
+def log_settings(args: argparse.Namespace) -> LogOptions:
+    """The LogOptions the arguments ask for, audited policies left out (the agent resolves them
+    against every snapshot)."""
     return LogOptions(
         group=args.log_group,
         denied=args.log or args.log_allowed,
         allowed=args.log_allowed,
         rate=args.log_rate or None,
         burst=DEFAULT_BURST,
-        audit=audit,
     )

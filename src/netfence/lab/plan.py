@@ -254,17 +254,30 @@ def lab_inventory(inventory: Inventory, plan: LabPlan) -> Inventory:
             + "; ".join(parts)
             + "); give the same cluster files as to `lab up`"
         )
-    pods = tuple(
-        p if p.host_network else replace(p, ips=(by_id[p.id].ip,), node=by_id[p.id].node) for p in inventory.pods
-    )
-    externals = {x.id: x for x in plan.externals}
+    externals = {x.id for x in plan.externals}
     declared = {w.id for w in inventory.external_workloads}
-    if declared != set(externals):
+    if declared != externals:
         raise UsageError(
             f"the files describe other external workloads than lab {plan.name} was built from"
-            f" ({_few(sorted(declared ^ set(externals)))}); give the same cluster files as to `lab up`"
+            f" ({_few(sorted(declared ^ externals))}); give the same cluster files as to `lab up`"
         )
-    workloads = tuple(replace(w, addresses=(externals[w.id].ip,)) for w in inventory.external_workloads)
+    return lab_addresses(inventory, plan)
+
+
+def lab_addresses(inventory: Inventory, plan: LabPlan) -> Inventory:
+    """The lab's addresses and nodes for what the lab holds, without lab_inventory's checks: pods
+    get their lab IPv4 and node, external workloads their lab address, the lab's nodes their
+    underlay address; pods and hosts the lab does not hold are left as they are (an agent's
+    files may say less, or more, than the lab was built from)."""
+    by_id = {p.id: p for p in plan.pods}
+    pods = tuple(
+        replace(p, ips=(by_id[p.id].ip,), node=by_id[p.id].node) if p.id in by_id and not p.host_network else p
+        for p in inventory.pods
+    )
+    externals = {x.id: x for x in plan.externals}
+    workloads = tuple(
+        replace(w, addresses=(externals[w.id].ip,)) if w.id in externals else w for w in inventory.external_workloads
+    )
     # The nodes answer on their underlay addresses (NodePort Services, node peers).
     given = {n.name: n for n in inventory.nodes}
     nodes = [replace(given.get(n.name, Node(n.name)), addresses=(n.ip,)) for n in plan.nodes]
