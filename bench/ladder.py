@@ -82,7 +82,7 @@ def child(phase: str, directory: str, options: dict[str, Any]) -> dict[str, Any]
         start = time.perf_counter()
         matrix = compute_matrix(ruleset, ports)
         out["engine"] = time.perf_counter() - start
-        out["classes"] = list(matrix.class_allowed.shape[1:])
+        out["classes"] = list(matrix.class_shape[1:])
         out["allowed"] = sum(matrix.count_allowed(p) for p in range(len(ports)))
         # One flow's verdict with its explanation, as `netfence query` gives it.
         import io

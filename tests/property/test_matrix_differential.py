@@ -13,6 +13,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from ir_strategies import IR_FLOW_PORTS, rulesets
 
+from netfence.analysis import matrix as matrix_module
 from netfence.analysis.matrix import Matrix, compute_matrix
 from netfence.analysis.verdict import Flow, Party, evaluate
 from netfence.ir.types import EndpointInfo, Ruleset
@@ -90,3 +91,17 @@ def test_counts_per_group_pair_sum_the_matrix(ruleset: Ruleset, data: st.DataObj
         for h in range(2):
             block = dense[:, source_group == g][:, :, destination_group == h]
             assert counts[:, g, h].tolist() == block.sum(axis=(1, 2)).tolist()
+
+
+@SOME
+@given(rulesets())
+def test_walking_one_port_at_a_time_gives_the_same_matrix(ruleset: Ruleset) -> None:
+    note(repr(ruleset))
+    together = compute_matrix(ruleset, IR_FLOW_PORTS)
+    saved = matrix_module.WALK_BYTES
+    matrix_module.WALK_BYTES = 1
+    try:
+        apart = compute_matrix(ruleset, IR_FLOW_PORTS)
+    finally:
+        matrix_module.WALK_BYTES = saved
+    assert np.array_equal(apart.class_allowed, together.class_allowed)
