@@ -14,6 +14,7 @@ import yaml
 from fake_kernel import FakeKernel
 from kube_objects import namespace, netpol, pod, wait_until
 
+from netfence.agent import logs
 from netfence.agent.files import FileSource
 from netfence.agent.run import Agent, AgentConfig
 from netfence.agent.table import FlowLogs, Interfaces, build_desired
@@ -146,6 +147,7 @@ def test_host_dry_run_prints_the_host_table(run: Run, tmp_path: Path, monkeypatc
     from netfence.agent.kernel import NftKernel
 
     monkeypatch.setattr(NftKernel, "read", lambda self, name="netfence": None)
+    monkeypatch.setattr(logs, "configure", lambda *args, **kwargs: None)  # not onto the captured stderr
     code, out, err = run("agent", "--host", "haproxy", "-f", str(SCENARIO), "--dry-run")
     assert code == 0, err
     assert out.startswith("# host haproxy; desired table:") and "hook output" in out and "30358" in out
