@@ -28,7 +28,7 @@ from kube_objects import namespace, netpol, pod, snapshot
 from netfence.agent.kernel import NftKernel
 from netfence.agent.reconcile import Reconciler
 from netfence.agent.table import Interfaces, build_desired
-from netfence.dataplane.apply import run_nft
+from netfence.dataplane.apply import DataplaneError, run_nft
 from netfence.lab.clean import clean
 from netfence.lab.connection import probe_once, socket_in
 from netfence.lab.control import up
@@ -116,7 +116,12 @@ class Lab:
     def wait_table(self, timeout: float = 15.0) -> None:
         kernel = NftKernel(self.node.netns)
         deadline = time.monotonic() + timeout
-        while kernel.read() is None:
+        while True:
+            try:
+                if kernel.read() is not None:
+                    return
+            except DataplaneError:
+                pass  # the table is being created or replaced right now: read again
             if time.monotonic() > deadline:
                 raise AssertionError("no table: " + self.logs.read_text()[-3000:])
             time.sleep(0.05)
