@@ -216,9 +216,20 @@ class GroupCount:
         return self.total - self.allowed
 
 
-def namespace_counts(matrix: Matrix) -> list[GroupCount]:
-    """Allowed and total flows per (source namespace, destination namespace, port), sorted by
-    namespaces then in port order; computed on classes, never listing pairs."""
+@dataclass(frozen=True)
+class NamespaceCounts:
+    """allowed[port, g, h] flows from namespace from_names[g] to to_names[h], out of
+    total[g, h] per port."""
+
+    from_names: tuple[str, ...]
+    to_names: tuple[str, ...]
+    allowed: CountArray
+    total: CountArray
+
+
+def namespace_count_arrays(matrix: Matrix) -> NamespaceCounts:
+    """Allowed and total flows per (port, source namespace, destination namespace), as arrays;
+    computed on classes, never listing pairs."""
     from_names = sorted({e.namespace for e in matrix.sources})
     to_names = sorted({e.namespace for e in matrix.destinations})
     from_index = {name: g for g, name in enumerate(from_names)}
@@ -226,11 +237,20 @@ def namespace_counts(matrix: Matrix) -> list[GroupCount]:
     source_group = np.array([from_index[e.namespace] for e in matrix.sources], dtype=np.int64)
     destination_group = np.array([to_index[e.namespace] for e in matrix.destinations], dtype=np.int64)
     allowed = matrix.counts(source_group, len(from_names), destination_group, len(to_names))
-    sizes = np.outer(np.bincount(source_group, minlength=len(from_names)), np.bincount(destination_group, minlength=len(to_names)))
+    total = np.outer(
+        np.bincount(source_group, minlength=len(from_names)), np.bincount(destination_group, minlength=len(to_names))
+    )
+    return NamespaceCounts(tuple(from_names), tuple(to_names), allowed, total)
+
+
+def namespace_counts(matrix: Matrix) -> list[GroupCount]:
+    """Allowed and total flows per (source namespace, destination namespace, port), sorted by
+    namespaces then in port order."""
+    counts = namespace_count_arrays(matrix)
     return [
-        GroupCount(from_name, to_name, port, int(allowed[p, g, h]), int(sizes[g, h]))
-        for g, from_name in enumerate(from_names)
-        for h, to_name in enumerate(to_names)
+        GroupCount(from_name, to_name, port, int(counts.allowed[p, g, h]), int(counts.total[g, h]))
+        for g, from_name in enumerate(counts.from_names)
+        for h, to_name in enumerate(counts.to_names)
         for p, port in enumerate(matrix.ports)
     ]
 

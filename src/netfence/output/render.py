@@ -7,13 +7,14 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
+import numpy as np
 import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from netfence.analysis.explain import PolicyExplanation
-from netfence.analysis.matrix import Matrix, namespace_counts
+from netfence.analysis.matrix import Matrix, namespace_count_arrays
 from netfence.analysis.verdict import Reason, SideVerdict, Verdict
 from netfence.model.policies import Direction
 from netfence.output.data import explanation_data, verdict_data
@@ -139,18 +140,33 @@ def matrix_table(matrix: Matrix, out: IO[str], wide: bool = False) -> None:
 
 def matrix_summary(matrix: Matrix, out: IO[str]) -> None:
     """Allowed and denied flows per source namespace, destination namespace and port, then per
-    port: what a matrix too large to list says at a glance."""
-    rows = [
-        [c.source_group or HOST_GROUP, c.destination_group or HOST_GROUP, str(c.port), str(c.allowed), str(c.denied)]
-        for c in namespace_counts(matrix)
-    ]
+    port: what a matrix too large to list says at a glance. Written as it is formatted: at
+    100,000 pods in 2,000 namespaces that is 16 million lines."""
+    counts = namespace_count_arrays(matrix)
+    from_names = [n or HOST_GROUP for n in counts.from_names]
+    to_names = [n or HOST_GROUP for n in counts.to_names]
+    ports = [str(p) for p in matrix.ports]
+    denied = counts.total[np.newaxis, :, :] - counts.allowed
     head = ["from", "to", "port", "allowed", "denied"]
-    widths = [max([len(head[k]), *(len(r[k]) for r in rows)]) for k in range(len(head))]
-    lines = []
-    for cells in (head, *rows):
-        line = "  ".join(x.rjust(w) if k >= 3 else x.ljust(w) for k, (x, w) in enumerate(zip(cells, widths)))
-        lines.append(line.rstrip() + "\n")
-    out.writelines(lines)
+    widths = [
+        max([len(head[0]), *map(len, from_names)]),
+        max([len(head[1]), *map(len, to_names)]),
+        max([len(head[2]), *map(len, ports)]),
+        max(len(head[3]), len(str(int(counts.allowed.max(initial=0))))),
+        max(len(head[4]), len(str(int(denied.max(initial=0))))),
+    ]
+    wf, wt, wp, wa, wd = widths
+    out.write(f"{head[0]:<{wf}}  {head[1]:<{wt}}  {head[2]:<{wp}}  {head[3]:>{wa}}  {head[4]:>{wd}}\n")
+    allowed = counts.allowed.tolist()
+    refused = denied.tolist()
+    for g, from_name in enumerate(from_names):
+        left = f"{from_name:<{wf}}  "
+        lines = [
+            f"{left}{to_name:<{wt}}  {port:<{wp}}  {allowed[p][g][h]:>{wa}}  {refused[p][g][h]:>{wd}}\n"
+            for h, to_name in enumerate(to_names)
+            for p, port in enumerate(ports)
+        ]
+        out.writelines(lines)
     out.write("\n")
     pairs = len(matrix.sources) * len(matrix.destinations)
     allowed_total = 0
