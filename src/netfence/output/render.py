@@ -157,21 +157,22 @@ def matrix_summary(matrix: Matrix, out: IO[str]) -> None:
     ]
     wf, wt, wp, wa, wd = widths
     out.write(f"{head[0]:<{wf}}  {head[1]:<{wt}}  {head[2]:<{wp}}  {head[3]:>{wa}}  {head[4]:>{wd}}\n")
-    allowed = counts.allowed.tolist()
-    refused = denied.tolist()
+    # One row per (destination namespace, port) for each source namespace: the text in front
+    # of the numbers is made once, the numbers with one %-format per line.
+    middles = [f"{to_name:<{wt}}  {port:<{wp}}  " for to_name in to_names for port in ports]
+    groups = len(from_names)
+    allowed = np.ascontiguousarray(counts.allowed.transpose(1, 2, 0)).reshape(groups, -1).tolist()
+    refused = np.ascontiguousarray(denied.transpose(1, 2, 0)).reshape(groups, -1).tolist()
+    numbers = f"%{wa}d  %{wd}d\n"
     for g, from_name in enumerate(from_names):
         left = f"{from_name:<{wf}}  "
-        lines = [
-            f"{left}{to_name:<{wt}}  {port:<{wp}}  {allowed[p][g][h]:>{wa}}  {refused[p][g][h]:>{wd}}\n"
-            for h, to_name in enumerate(to_names)
-            for p, port in enumerate(ports)
-        ]
-        out.writelines(lines)
+        rows = zip(middles, allowed[g], refused[g], strict=True)
+        out.write("".join([left + middle + numbers % (a, d) for middle, a, d in rows]))
     out.write("\n")
     pairs = len(matrix.sources) * len(matrix.destinations)
     allowed_total = 0
-    for p, port in enumerate(matrix.ports):
-        count = matrix.count_allowed(p)
+    per_port = counts.allowed.sum(axis=(1, 2)).tolist()  # the namespace counts add up to the port's
+    for port, count in zip(matrix.ports, per_port, strict=True):
         allowed_total += count
         out.write(f"{port}: {count} of {pairs} flows allowed, {pairs - count} denied\n")
     who = (
