@@ -2,10 +2,12 @@
 
 Run:
 
-    .venv/bin/python bench/fuzz.py [--engines 5000] [--kernel 500] [--loader 5000] [--selector 20000] [--seed N]
+    .venv/bin/python bench/fuzz.py [--engines 5000] [--nft 1000] [--kernel 500] [--loader 5000] [--selector 20000] [--seed N]
 
 - engines: random clusters with policies of every kind, loaded from YAML by the real loader; the
   per-flow evaluator and compute_matrix must agree on every flow (8 ports);
+- nft (root, nft, ip): random clusters of every feature (IPv6, hostNetwork pods, source ports
+  included); every node's compiled table must pass `nft --check` in a scratch netns;
 - kernel (root, nft, ip): random policies over one lab of six pods on two nodes (reused by every
   scenario); the kernel must let through exactly what the per-flow evaluator allows (TCP 80 and
   8080, UDP 53, ICMP echo, every pod pair);
@@ -20,9 +22,11 @@ A failure is shrunk by hypothesis and printed with its cluster's YAML; pin it as
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +38,8 @@ from cluster_strategies import FLOW_PORTS, LAB_LAYOUT, ClusterSpec, clusters  # 
 from differential import KernelLab, engine_disagreements, load  # noqa: E402
 from loader_fuzz import check_loader, check_selector, loader_inputs, selector_texts  # noqa: E402
 
+from netfence.dataplane.apply import run_nft  # noqa: E402
+from netfence.dataplane.nft.compile import compile_node  # noqa: E402
 from netfence.ir.build import build_ruleset  # noqa: E402
 
 
@@ -66,6 +72,21 @@ def engines(options: settings) -> Callable[[], None]:
     return prop  # type: ignore[no-any-return]
 
 
+def nft(netns: str) -> Callable[[settings], Callable[[], None]]:
+    def make(options: settings) -> Callable[[], None]:
+        @options
+        @given(clusters())
+        def prop(cluster: ClusterSpec) -> None:
+            note(str(cluster))
+            ruleset = build_ruleset(load(cluster))
+            for node in ("node-a", "node-b", None):
+                run_nft(["--check", "-f", "-"], netns, compile_node(ruleset, node).replace_script())
+
+        return prop  # type: ignore[no-any-return]
+
+    return make
+
+
 def kernel(lab: KernelLab) -> Callable[[settings], Callable[[], None]]:
     def make(options: settings) -> Callable[[], None]:
         @options
@@ -91,6 +112,7 @@ def selector(options: settings) -> Callable[[], None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", type=int, default=5000)
+    parser.add_argument("--nft", type=int, default=1000, help="0 to skip (needs root, nft, ip)")
     parser.add_argument("--kernel", type=int, default=500, help="0 to skip (needs root, nft, ip)")
     parser.add_argument("--loader", type=int, default=5000)
     parser.add_argument("--selector", type=int, default=20000)
@@ -103,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         ok &= run("loader", args.loader, args.seed, loader)
     if args.engines:
         ok &= run("evaluator == matrix", args.engines, args.seed, engines)
+    if args.nft:
+        netns = f"netfence-fuzz-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        try:
+            ok &= run("compiled tables pass nft --check", args.nft, args.seed, nft(netns))
+        finally:
+            subprocess.run(["ip", "netns", "del", netns], check=False)
     if args.kernel:
         lab = KernelLab()
         try:

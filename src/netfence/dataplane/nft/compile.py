@@ -295,10 +295,16 @@ def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool
             common.append(f"{icmp_word} code {rule.icmp.code}")
     for field_, entries, negate in (("sport", rule.source_ports, False), ("sport", rule.not_source_ports, True)):
         if entries:
-            common.append(_port_statement(field_, entries, negate))
+            numbered = [p for p in entries if p.start is not None]
+            # A named source port names a port of the source endpoint, which is not resolved
+            # here: a rule that needs one matches nothing, as in the analysis (an empty
+            # `th sport { }` made nft refuse the whole table).
+            if not numbered or (negate and len(numbered) < len(entries)):
+                return []
+            common.append(_port_statement(field_, numbered, negate))
     negated = resolve_named_ports(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
     if negated:
-        common.append(_port_statement("dport", negated, True))
+        common.append(_negated_ports(rule, negated))
     alternatives: list[str] = [""]
     if rule.not_icmp is not None:
         if rule.not_icmp.code is None:
@@ -325,6 +331,25 @@ def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool
         alternatives = [f"{a} {p}".strip() for a in alternatives for p in port_parts]
     head = " ".join(common)
     return [f"{head} {a}".strip() for a in alternatives]
+
+
+def _negated_ports(rule: IRRule, entries: Sequence[PortMatch]) -> str:
+    """notPorts. With the rule's protocol, a flow is of that protocol already and the entries are
+    its ports. Without one, only named ports can be there, each resolved with its own protocol:
+    a named port excludes its protocol's port only, so match protocol and port together (a port
+    alone would also exclude the same number of every other protocol, and read an ICMP packet's
+    checksum as its port)."""
+    if rule.protocol is not None or any(p.protocol is None for p in entries):
+        return _port_statement("dport", entries, True)
+    items = sorted(
+        {
+            (_protocol(p.protocol), p.start or 0, p.end if p.end is not None else p.start or 0)
+            for p in entries
+            if p.protocol is not None
+        }
+    )
+    text = ", ".join(f"{name} . {a}" if a == b else f"{name} . {a}-{b}" for name, a, b in items)
+    return f"meta l4proto . th dport != {{ {text} }}"
 
 
 def _port_statement(field_: str, entries: Sequence[PortMatch], negate: bool) -> str:
