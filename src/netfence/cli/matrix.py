@@ -11,7 +11,9 @@ from netfence.analysis.matrix import compute_matrix
 from netfence.cli.common import add_files, declared_ports, flow_port, load_ruleset
 from netfence.errors import UsageError
 from netfence.ir.audit import enforced_ruleset, parse_audited
-from netfence.ir.types import EndpointInfo, EndpointKind
+from netfence.ir.types import EndpointInfo, EndpointKind, Ruleset
+from netfence.model.inventory import Inventory
+from netfence.model.ports import FlowPort
 from netfence.output.audit import audit_matrix_changes, audit_matrix_csv, audit_matrix_json
 from netfence.output.render import matrix_csv, matrix_json, matrix_summary, matrix_table
 
@@ -24,30 +26,7 @@ SUMMARY_THRESHOLD = 2000
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("matrix", help="reachability of every pod pair on every port")
     add_files(parser)
-    parser.add_argument(
-        "--port",
-        action="append",
-        default=[],
-        metavar="PORT/PROTO",
-        help="80/TCP, 53/UDP, ICMP; repeatable (default: every containerPort in the inventory)",
-    )
-    parser.add_argument("-n", "--namespace", help="only pods of this namespace (default: all namespaces)")
-    parser.add_argument(
-        "--from",
-        dest="sources",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="only these sources: NAMESPACE or NAMESPACE/POD, shell wildcards allowed (shop, shop/web-*); repeatable",
-    )
-    parser.add_argument(
-        "--to",
-        dest="destinations",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="only these destinations, as --from; repeatable",
-    )
+    add_selection(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -70,16 +49,7 @@ def run(args: argparse.Namespace) -> int:
     inventory, full = load_ruleset(args)
     audited = sorted(parse_audited(args.audit, full), key=str)
     ruleset = enforced_ruleset(full, audited)
-    ports = [flow_port(p) for p in args.port] or declared_ports(inventory)
-    if not ports:
-        raise UsageError("no ports to evaluate: the inventory declares no containerPorts; pass --port PORT/PROTO")
-    ports = list(dict.fromkeys(ports))
-    # Pods and external workloads; host endpoints are queried one flow at a time (hep/NAME).
-    endpoints = tuple(e for e in ruleset.endpoints if e.kind is not EndpointKind.HOST)
-    if args.namespace:
-        endpoints = tuple(e for e in endpoints if e.namespace == args.namespace)
-    sources = select(endpoints, args.sources, "--from")
-    destinations = select(endpoints, args.destinations, "--to")
+    ports, endpoints, sources, destinations = selection(args, inventory, ruleset)
     output = args.output
     if output is None:
         output = "table"
@@ -115,6 +85,51 @@ def run(args: argparse.Namespace) -> int:
     else:
         matrix_table(matrix, sys.stdout, wide=output == "wide")
     return 0
+
+
+def add_selection(parser: argparse.ArgumentParser) -> None:
+    """--port, -n, --from and --to: which flows a matrix (or the report's heat map) covers."""
+    parser.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        metavar="PORT/PROTO",
+        help="80/TCP, 53/UDP, ICMP; repeatable (default: every containerPort in the inventory)",
+    )
+    parser.add_argument("-n", "--namespace", help="only pods of this namespace (default: all namespaces)")
+    parser.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only these sources: NAMESPACE or NAMESPACE/POD, shell wildcards allowed (shop, shop/web-*); repeatable",
+    )
+    parser.add_argument(
+        "--to",
+        dest="destinations",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only these destinations, as --from; repeatable",
+    )
+
+
+def selection(
+    args: argparse.Namespace, inventory: Inventory, ruleset: Ruleset
+) -> tuple[list[FlowPort], tuple[EndpointInfo, ...], tuple[EndpointInfo, ...], tuple[EndpointInfo, ...]]:
+    """The ports, the endpoints, the sources and the destinations `add_selection`'s options ask for."""
+    ports = [flow_port(p) for p in args.port] or declared_ports(inventory)
+    if not ports:
+        raise UsageError("no ports to evaluate: the inventory declares no containerPorts; pass --port PORT/PROTO")
+    ports = list(dict.fromkeys(ports))
+    # Pods and external workloads; host endpoints are queried one flow at a time (hep/NAME).
+    endpoints = tuple(e for e in ruleset.endpoints if e.kind is not EndpointKind.HOST)
+    if args.namespace:
+        endpoints = tuple(e for e in endpoints if e.namespace == args.namespace)
+    sources = select(endpoints, args.sources, "--from")
+    destinations = select(endpoints, args.destinations, "--to")
+    return ports, endpoints, sources, destinations
 
 
 def select(endpoints: Sequence[EndpointInfo], patterns: Sequence[str], flag: str) -> tuple[EndpointInfo, ...]:

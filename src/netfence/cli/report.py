@@ -12,13 +12,12 @@ from pathlib import Path
 from netfence.analysis.explain import explain_policies
 from netfence.analysis.lint import lint
 from netfence.analysis.matrix import compute_matrix
-from netfence.cli.common import add_files, declared_ports, flow_port
+from netfence.cli.common import add_files
 from netfence.cli.inputs import load, read_paths
 from netfence.cli.lint import DocumentOrigins
-from netfence.cli.matrix import select
+from netfence.cli.matrix import add_selection, selection
 from netfence.errors import NetfenceError, UsageError
 from netfence.ir.build import build_ruleset
-from netfence.ir.types import EndpointKind
 from netfence.output.findings import finding_data
 from netfence.output.report import Report, ReportFinding, report_html
 
@@ -31,25 +30,7 @@ DETAILS = ("auto", "pods", "namespaces")
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("report", help="one self-contained HTML page: matrix, flow graph, policies, lint")
     add_files(parser)
-    parser.add_argument(
-        "--port",
-        action="append",
-        default=[],
-        metavar="PORT/PROTO",
-        help="80/TCP, 53/UDP, ICMP; repeatable (default: every containerPort in the inventory)",
-    )
-    parser.add_argument("-n", "--namespace", help="only pods of this namespace (default: all namespaces)")
-    parser.add_argument(
-        "--from",
-        dest="sources",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="only these sources: NAMESPACE or NAMESPACE/POD, shell wildcards allowed; repeatable",
-    )
-    parser.add_argument(
-        "--to", dest="destinations", action="append", default=[], metavar="PATTERN", help="only these destinations"
-    )
+    add_selection(parser)
     parser.add_argument(
         "--detail",
         choices=DETAILS,
@@ -69,16 +50,8 @@ def run(args: argparse.Namespace) -> int:
     read = read_paths(args.files)
     inventory = load(read).inventory
     ruleset = build_ruleset(inventory)
-    ports = [flow_port(p) for p in args.port] or declared_ports(inventory)
-    if not ports:
-        raise UsageError("no ports to evaluate: the inventory declares no containerPorts; pass --port PORT/PROTO")
-    ports = list(dict.fromkeys(ports))
-    # The endpoints `netfence matrix` lists: pods and external workloads.
-    endpoints = tuple(e for e in ruleset.endpoints if e.kind is not EndpointKind.HOST)
-    if args.namespace:
-        endpoints = tuple(e for e in endpoints if e.namespace == args.namespace)
-    sources = select(endpoints, args.sources, "--from")
-    destinations = select(endpoints, args.destinations, "--to")
+    # The flows `netfence matrix` lists for the same options: pods and external workloads.
+    ports, endpoints, sources, destinations = selection(args, inventory, ruleset)
     detail = args.detail == "pods" or (
         args.detail == "auto" and max(len(sources), len(destinations)) <= DETAIL_THRESHOLD
     )
