@@ -15,11 +15,12 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark.parsers.lalr_interactive_parser import InteractiveParser
+if TYPE_CHECKING:  # lark is imported when the first selector is parsed, not with the model
+    from lark import Lark, Token
+    from lark.exceptions import UnexpectedInput
+    from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 
 class CompareOp(StrEnum):
@@ -209,8 +210,9 @@ _COMPARE_OPS = {
 }
 
 
-class _Build(Transformer[Token, Expr]):
-    """Builds the syntax tree while the LALR parser reduces (no lark tree is made)."""
+class _Build:
+    """Builds the syntax tree while the LALR parser reduces (no lark tree is made): lark calls
+    the method named after each rule, as it would a Transformer's."""
 
     def start(self, items: list[Expr]) -> Expr | None:
         return items[0] if items else None
@@ -253,6 +255,8 @@ def _check_label(token: Token) -> Token:
 @functools.cache
 def _parser() -> Lark:
     """The LALR parser, built once on first use (building it takes milliseconds, parsing microseconds)."""
+    from lark import Lark
+
     return Lark(
         _GRAMMAR,
         parser="lalr",
@@ -275,6 +279,8 @@ def parse_selector(text: str) -> Selector:
 
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(text: str) -> Selector:
+    from lark.exceptions import LarkError, UnexpectedInput
+
     try:
         expr = cast("Expr | None", _parser().parse(text))  # the transformer built it
     except UnexpectedInput as exc:
@@ -375,6 +381,8 @@ def _diagnose(text: str, exc: UnexpectedInput) -> SelectorError:
     (`&&`, `||` and `)` after a parenthesised group), where lark's own error may come after
     reductions that hide some of them. Only failed parses pay for this.
     """
+    from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
+
     parser = _parser().parse_interactive(text)
     previous: Token | None = None
     # Tokens before the place lark failed were taken: asking what the parser accepts before

@@ -5,19 +5,19 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from netfence.analysis.explain import PolicyExplanation
 from netfence.analysis.matrix import Matrix, namespace_count_arrays
 from netfence.analysis.verdict import Reason, SideVerdict, Verdict
 from netfence.model.policies import Direction
 from netfence.output.data import explanation_data, verdict_data
+
+if TYPE_CHECKING:  # rich is imported by the text outputs that use it, not by json, csv or summary
+    from rich.console import Console
 
 ALLOWED_MARK, DENIED_MARK = "✓", "·"
 #: How the summary names the group of endpoints without a namespace (Calico host endpoints).
@@ -34,6 +34,8 @@ def dump(data: Any, fmt: str, out: IO[str]) -> None:
 
 
 def console(out: IO[str], width: int = 100) -> Console:
+    from rich.console import Console
+
     tty = out.isatty()
     return Console(
         file=out,
@@ -99,6 +101,9 @@ def _csv_field(text: str) -> str:
 
 def matrix_table(matrix: Matrix, out: IO[str], wide: bool = False) -> None:
     """One truth table per port: rows are sources, numbered columns are destinations."""
+    from rich.table import Table
+    from rich.text import Text
+
     sources = [e.id for e in matrix.sources]
     destinations = [e.id for e in matrix.destinations]
     square = sources == destinations
@@ -191,6 +196,8 @@ def matrix_summary(matrix: Matrix, out: IO[str]) -> None:
 
 def verdict_text(verdict: Verdict, out: IO[str]) -> None:
     flow = verdict.flow
+    from rich.text import Text
+
     head = "ALLOWED" if verdict.allowed else "DENIED"
     con = console(out, 200)
     style = "bold green" if verdict.allowed else "bold red"
@@ -247,6 +254,8 @@ def verdicts_dump(verdicts: Sequence[Verdict], fmt: str, out: IO[str], service: 
 
 
 def explain_text(items: Sequence[PolicyExplanation], out: IO[str]) -> None:
+    from rich.text import Text
+
     con = console(out, 120)
     if not items:
         con.print("No policies.")
