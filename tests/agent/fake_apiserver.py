@@ -11,6 +11,10 @@
   `bookmark_interval` seconds).
 - `drop_watches()` cuts every open watch connection without ending the chunked body.
 - `fail_next(status, count)` answers the next requests with an error Status.
+- `inject(fault, ...)`: the next requests of a collection (lists, watches or both) answered
+  with a fault: an error status, 410 Gone (an ERROR event on a watch), no answer at all, a body
+  stalled or cut off halfway (a list page, a watch chunk), bytes that are not JSON, JSON of the
+  wrong shape. `clear_faults()` ends them and releases connections held open by them.
 - Discovery: `/apis/GROUP/VERSION` for the groups served. Groups not served (`absent`) answer 404.
 
 Every request is recorded in `requests` (method, path, query) for assertions. Extra listening
@@ -64,6 +68,27 @@ class _Kind:
     history: list[tuple[int, str, dict[str, Any]]]
 
 
+#: What `inject` can do to a request.
+FAULTS = ("status", "gone", "hang", "stall", "drop", "garbage", "shape")
+
+
+@dataclass
+class Fault:
+    """`kind` (FAULTS) for the next `count` requests (None: until cleared) that are lists
+    (`watch` False), watches (True) or either (None), of collections whose path contains `path`."""
+
+    kind: str
+    count: int | None = None
+    watch: bool | None = None
+    path: str | None = None
+    status: int = 500
+    #: How many requests it answered.
+    hits: int = 0
+
+    def matches(self, path: str, watch: bool) -> bool:
+        return (self.watch is None or self.watch == watch) and (self.path is None or self.path in path)
+
+
 @dataclass
 class _Watch:
     kind: _Kind
@@ -87,6 +112,9 @@ class FakeApiServer:
         self._kinds: dict[str, _Kind] = {}
         self._watches: list[_Watch] = []
         self._failures: list[int] = []
+        self._faults: list[Fault] = []
+        #: Set to release the connections held open by "hang" and "stall" faults.
+        self._release = threading.Event()
         self._servers: list[ThreadingHTTPServer] = []
         for kind, (plural, namespaced) in CORE.items():
             self._kinds[f"/api/v1/{plural}"] = _Kind("v1", kind, plural, namespaced, {}, [])
@@ -130,6 +158,7 @@ class FakeApiServer:
             threading.Thread(target=self._bookmarks_forever, daemon=True).start()
 
     def stop(self) -> None:
+        self._release.set()
         self.drop_watches()
         for server in self._servers:
             server.shutdown()
@@ -216,6 +245,36 @@ class FakeApiServer:
     def fail_next(self, status: int, count: int = 1) -> None:
         with self._lock:
             self._failures += [status] * count
+
+    def inject(self, kind: str, count: int | None = None, watch: bool | None = None, path: str | None = None,
+               status: int = 500) -> Fault:  # fmt: skip
+        """Answer the next `count` matching collection requests with fault `kind` (see Fault)."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}")
+        fault = Fault(kind, count, watch, path, status)
+        with self._lock:
+            self._release.clear()
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """No more injected faults; connections they hold open are closed."""
+        with self._lock:
+            self._faults.clear()
+            self._failures.clear()
+        self._release.set()
+
+    def _take_fault(self, path: str, watch: bool) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(path, watch):
+                    fault.hits += 1
+                    if fault.count is not None:
+                        fault.count -= 1
+                        if fault.count <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
 
     def bookmark(self) -> None:
         """A BOOKMARK on every watch that asked for them, at the current resourceVersion."""
@@ -320,9 +379,77 @@ class _Handler(BaseHTTPRequestHandler):
         kind, namespace, _ = api._resolve(url.path)
         if kind is None or kind.api_version in api.absent:
             return self._json(404, _status(404, "NotFound", f"the server could not find the requested resource"))
-        if query.get("watch") in ("1", "true"):
+        watching = query.get("watch") in ("1", "true")
+        fault = api._take_fault(url.path, watching)
+        if fault is not None:
+            return self._fault(fault, kind, namespace, query, watching)
+        if watching:
             return self._watch(kind, namespace, query)
         return self._json(200, api._list(kind, namespace, query))
+
+    def _fault(self, fault: Fault, kind: _Kind, namespace: str | None, query: dict[str, str], watching: bool) -> None:
+        api = self.api
+        self.close_connection = True
+        if fault.kind == "status":
+            return self._json(fault.status, _status(fault.status, "InternalError", "injected failure"))
+        if fault.kind == "gone" and not watching:
+            return self._json(410, _status(410, "Expired", "injected: the resourceVersion is too old"))
+        if fault.kind == "hang":  # the connection accepted, the request read, no answer
+            api._release.wait(60)
+            return
+        if watching:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            event = {"type": "ADDED", "object": {"kind": kind.kind, "apiVersion": kind.api_version,
+                                                 "metadata": {"name": "half", "namespace": "x", "resourceVersion": "1"}}}  # fmt: skip
+            line = json.dumps(event).encode() + b"\n"
+            body = {
+                "gone": json.dumps({"type": "ERROR", "object": _status(410, "Expired", "injected: too old")}).encode() + b"\n",
+                "garbage": b"\x00not json at all {\n",
+                "shape": b'[1, 2]\n{"type": "ADDED", "object": "not an object"}\n',
+            }.get(fault.kind)
+            try:
+                if body is not None:
+                    _chunk(self.connection, body)
+                    _chunk(self.connection, b"")
+                    return
+                # stall or drop: a chunk announced whole and sent halfway
+                self.connection.sendall(f"{len(line):x}\r\n".encode() + line[: len(line) // 2])
+                if fault.kind == "stall":
+                    api._release.wait(60)
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        page = json.dumps(api._list(kind, namespace, query)).encode()
+        if fault.kind == "garbage":
+            return self._raw(200, b"<html>502 Bad Gateway</html>" + page[: len(page) // 2])
+        if fault.kind == "shape":
+            return self._raw(200, json.dumps({"kind": f"{kind.kind}List", "metadata": {"resourceVersion": "5"},
+                                              "items": [1, "two", None]}).encode())  # fmt: skip
+        # stall or drop: a page announced whole and sent halfway
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        try:
+            self.wfile.write(page[: len(page) // 2])
+            self.wfile.flush()
+            if fault.kind == "stall":
+                api._release.wait(60)
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _raw(self, code: int, data: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _discovery(self, parts: list[str]) -> None:
         api = self.api

@@ -3,9 +3,14 @@
 List (paginated with limit/continue), then watch from the list's resourceVersion with
 bookmarks. A watch that ends is started again from the last resourceVersion seen (an event or
 a bookmark); `410 Gone` (an HTTP status, or an ERROR event with code 410) means that version is
-too old, so the kind is listed again; any other failure reconnects after an exponential backoff
-with jitter, keeping what the cache holds (a lost API server never empties it). A kind the server
-does not serve (404) counts as empty and is looked for again later.
+too old, so the kind is listed again: at once the first time, after an exponential backoff when
+the server keeps answering 410 (until a watch delivers an event again). Any other failure (an
+error status, a timeout, a connection cut, a body that is not the JSON expected) reconnects after
+an exponential backoff with jitter, keeping what the cache holds (a lost API server never empties
+it). Every request has a connect and a read timeout: a server that accepts a connection and then
+says nothing (or stops halfway through a list page or a watch chunk) costs `read_timeout` or
+`list_timeout` and a reconnect, never a thread stuck for good. A kind the server does not serve
+(404) counts as empty and is looked for again later.
 
 Requests go through the `kubernetes` client's API classes (its configuration, authentication and
 TLS) with `_preload_content=False`: the raw JSON is kept, as the YAML loader would read it.
@@ -111,6 +116,8 @@ class WatchSettings:
     #: reconnect; API servers send bookmarks about once a minute).
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    #: Read timeout of a list page.
+    list_timeout: float = 60.0
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     #: How long a kind the server does not serve stays unlooked-for.
@@ -149,10 +156,16 @@ class Informer:
         #: monotonic time of the last successful response (list, event or bookmark).
         self.last_contact: float | None = None
         self.connected = False
-        #: monotonic time since when the kind cannot be listed or watched (None: it can).
+        #: monotonic time since when the kind cannot be listed or watched (None: it can). A watch
+        #: that connects but then fails before it delivers anything (an error event, bytes that
+        #: are not JSON, a connection cut) does not end an outage: a list, an event, a bookmark
+        #: or a watch the server ends normally does.
         self.down_since: float | None = None
         self.last_error: str | None = None
         self._backoff = Backoff(settings.backoff_base, settings.backoff_cap)
+        #: 410s in a row (no watch event between them), and the backoff of the relists they cause.
+        self._gones = 0
+        self._gone_backoff = Backoff(settings.backoff_base, settings.backoff_cap)
 
     # life
 
@@ -189,18 +202,15 @@ class Informer:
                     self._reconnected("closed")
                     self._stop.wait(self._backoff.next())
                 else:
+                    self.down_since = None
                     self._reconnected("closed")
             except Gone:
-                log.info("resourceVersion expired; listing again", extra={"fields": {"kind": str(self.resource)}})
-                self.resource_version = None
-                self._reconnected("gone")
+                self._relist()
             except ApiException as exc:
                 if self._stop.is_set():
                     break
-                if exc.status == 410:  # the watch request itself refused: too old
-                    log.info("resourceVersion expired; listing again", extra={"fields": {"kind": str(self.resource)}})
-                    self.resource_version = None
-                    self._reconnected("gone")
+                if exc.status == 410:  # the watch (or list) request itself refused: too old
+                    self._relist()
                     continue
                 if exc.status == 404 and self.resource_version is None:
                     self._absent()
@@ -210,6 +220,28 @@ class Informer:
                 if self._stop.is_set():
                     break
                 self._failed(f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # a bug: the cache would stop following the cluster for good
+                if self._stop.is_set():
+                    break
+                log.exception("internal error in the watch; reconnecting", extra={"fields": {"kind": str(self.resource)}})
+                self._failed(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _relist(self) -> None:
+        """410 Gone: list again, at once the first time, after a backoff when it keeps happening."""
+        self.resource_version = None
+        self.connected = False
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+        self.last_error = "410 Gone: listing again"
+        self._gones += 1
+        delay = self._gone_backoff.next() if self._gones > 1 else 0.0
+        log.info(
+            "resourceVersion expired; listing again",
+            extra={"fields": {"kind": str(self.resource), "in_a_row": self._gones, "retry_in_s": round(delay, 2)}},
+        )
+        self._reconnected("gone")
+        if delay:
+            self._stop.wait(delay)
 
     def _reconnected(self, reason: str) -> None:
         if self._on_reconnect is not None and not self._stop.is_set():
@@ -262,26 +294,28 @@ class Informer:
         items: dict[tuple[str, str], dict[str, Any]] = {}
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": self.settings.page, "_request_timeout": self._timeouts(60.0)}
+            params: dict[str, Any] = {"limit": self.settings.page, "_request_timeout": self._timeouts(self.settings.list_timeout)}
             if token:
                 params["_continue"] = token
-            try:
-                response = self._call(**params)
-            except ApiException as exc:
-                if exc.status == 410 and token:  # the continue token expired: start over
-                    items, token = {}, None
-                    continue
-                raise
+            # 410 (the continue token expired, or the server refuses the list): _run lists again,
+            # from the start, with a backoff when it keeps happening.
+            response = self._call(**params)
             try:
                 body = json.loads(response.data)
             finally:
                 response.release_conn()
+            if not isinstance(body, dict) or not isinstance(body.get("items") or [], list):
+                raise ValueError(f"the list of {self.resource} is not a {self.resource.kind}List object")
             for item in body.get("items") or ():
+                if not isinstance(item, dict):
+                    raise ValueError(f"the list of {self.resource} holds an item that is not an object: {item!r:.80}")
                 # List items carry neither kind nor apiVersion; watch events do.
                 item.setdefault("kind", self.resource.kind)
                 item.setdefault("apiVersion", self.resource.api_version)
                 items[_key(item)] = _trimmed(item)
             metadata = body.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise ValueError(f"the list of {self.resource} has metadata that is not an object")
             token = metadata.get("continue") or None
             if token is None:
                 version = metadata.get("resourceVersion")
@@ -321,7 +355,6 @@ class Informer:
             if self._stop.is_set():  # stopped while connecting: `stop` found no response to shut
                 return 0
             self.connected = True
-            self.down_since = None
             self.last_contact = time.monotonic()
             for line in _lines(response):
                 if self._stop.is_set():
@@ -334,8 +367,13 @@ class Informer:
             self._response = None
             response.release_conn()
 
-    def _event(self, event: dict[str, Any]) -> None:
+    def _event(self, event: Any) -> None:
+        if not isinstance(event, dict) or not isinstance(event.get("object") or {}, dict):
+            raise ValueError(f"a watch event of {self.resource} that is not an event object: {event!r:.80}")
         kind, obj = event.get("type"), event.get("object") or {}
+        meta = obj.get("metadata")
+        if kind != "ERROR" and meta is not None and not isinstance(meta, dict):
+            raise ValueError(f"a watch event of {self.resource} whose object has metadata that is not an object")
         self.last_contact = time.monotonic()
         if kind == "ERROR":
             code = obj.get("code")
@@ -343,6 +381,10 @@ class Informer:
                 raise Gone(obj.get("message", ""))
             raise ApiException(status=code or 500, reason=f"watch error: {obj.get('reason')}: {obj.get('message')}")
         version = (obj.get("metadata") or {}).get("resourceVersion")
+        self._gones = 0  # the watch works: the next 410 lists again at once
+        self._gone_backoff.reset()
+        self.connected = True
+        self.down_since = None
         if kind == "BOOKMARK":
             if version:
                 self.resource_version = str(version)
