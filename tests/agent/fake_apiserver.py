@@ -229,6 +229,13 @@ class FakeApiServer:
             for kind in self._kinds.values():
                 kind.history.clear()
 
+    def expire(self) -> None:
+        """Every version handed out so far too old (writes, then a compaction): each watch that
+        resumes gets 410 Gone, whatever bookmarks it had."""
+        with self._lock:
+            self._version += 1
+        self.compact()
+
     def drop_watches(self) -> None:
         """Cut every open watch connection (no final chunk): a network failure, as the client sees it."""
         with self._lock:
