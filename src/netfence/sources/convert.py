@@ -190,7 +190,7 @@ def convert_pod(check: Checker, wire: k8s.Pod) -> Pod | None:
 
 def convert_service(check: Checker, wire: k8s.Service) -> Service:
     spec = wire.spec
-    texts = spec.cluster_ips if spec.cluster_ips is not None else [spec.cluster_ip] if spec.cluster_ip else []
+    texts = spec.addresses
     return Service(
         namespace=_namespace_of(wire.metadata),
         name=wire.metadata.name,

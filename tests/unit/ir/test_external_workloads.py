@@ -37,15 +37,17 @@ status: {addresses: [{type: InternalIP, address: 10.0.0.12}, {type: Hostname, ad
 
 def web_service(kind: str = "NodePort", policy: str = "Cluster", **extra: Any) -> str:
     status = extra.get("status", "")
+    # A ClusterIP service has neither a node port nor an external traffic policy (the API server refuses them).
+    outside = kind != "ClusterIP"
     return f"""
 apiVersion: v1
 kind: Service
 metadata: {{name: web, namespace: shop}}
 spec:
   type: {kind}
-  externalTrafficPolicy: {policy}
+  {f"externalTrafficPolicy: {policy}" if outside else ""}
   selector: {{app: web}}
-  ports: [{{port: 80, targetPort: http, nodePort: 30080}}]
+  ports: [{{port: 80, targetPort: http{", nodePort: 30080" if outside else ""}}}]
 {status}
 """
 

@@ -108,9 +108,9 @@ CASES = [
         "5: Service dev/s: spec.externalIPs[0]: expected an IPv4 or IPv6 address, got '1.2.3'",
     ),
     (
-        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: dev}\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: dev}\nspec: {ports: [{port: 80}]}\n"
         "status:\n  loadBalancer:\n    ingress: [{ip: lb.example.com}]\n",
-        "6: Service dev/s: status.loadBalancer.ingress[0].ip: expected an IPv4 or IPv6 address, got 'lb.example.com'",
+        "7: Service dev/s: status.loadBalancer.ingress[0].ip: expected an IPv4 or IPv6 address, got 'lb.example.com'",
     ),
 ]
 

@@ -4,11 +4,12 @@ so one validation pass reports every problem of a document, structural or not.""
 from __future__ import annotations
 
 import re
-from ipaddress import ip_address, ip_network
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from netfence.errors import show
 
@@ -23,6 +24,17 @@ _SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 def fail(message: str, field: str | None = None) -> PydanticCustomError:
     """An error for the field being validated, or for `field` inside it (a model check)."""
     return PydanticCustomError(ERROR_TYPE, "{message}", {"message": message, "field": field})
+
+
+#: (field path relative to the model being checked, or None for the model; message)
+Problem = tuple[str | None, str]
+
+
+def raise_all(title: str, problems: Sequence[Problem]) -> None:
+    """Report every problem of a model check at once (each becomes one message)."""
+    if problems:
+        details = [InitErrorDetails(type=fail(message, field), loc=(), input=None) for field, message in problems]
+        raise ValidationError.from_exception_data(title, details)
 
 
 def is_port_number(value: object) -> bool:
@@ -62,6 +74,11 @@ def _protocol(value: Any) -> str:
     return str(value)
 
 
+def _defaulted_protocol(value: Any) -> str:
+    # Services and container ports: an empty protocol is defaulted to TCP, as an absent one.
+    return "TCP" if value in ("", None) else _protocol(value)
+
+
 def is_ip(value: object) -> bool:
     """An address as Go's net.ParseIP reads it: text, no IPv6 zone (`%eth0`). Python's
     ip_address also takes integers and zones, which the API server rejects."""
@@ -72,6 +89,45 @@ def is_ip(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def ip_family(text: str) -> int:
+    """4 or 6 for an address `is_ip` accepts, as Go's net.IP sees it: an IPv4-mapped IPv6
+    address (::ffff:10.0.0.1) is IPv4, so the API server's one-address-per-family rules count
+    it as one."""
+    address = ip_address(text)
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return 4
+    return address.version
+
+
+def not_one_per_family(texts: Sequence[str]) -> bool:
+    """More than two addresses, or two of one family (netutils.IsDualStackIPStrings failing)."""
+    return len(texts) > 2 or (len(texts) == 2 and ip_family(texts[0]) == ip_family(texts[1]))
+
+
+def _link_local_multicast(address: IPv4Address | IPv6Address) -> bool:
+    # Go's IsLinkLocalMulticast: 224.0.0.0/24, or IPv6 multicast of link-local scope (ffX2::).
+    if isinstance(address, IPv4Address):
+        return address.packed[:3] == bytes((224, 0, 0))
+    return address.packed[0] == 0xFF and address.packed[1] & 0x0F == 0x02
+
+
+def special_ip(text: str) -> str | None:
+    """What the API server's ValidateNonSpecialIP expects instead of `text` (a valid address),
+    or None: externalIPs may not be unspecified, loopback or link-local addresses."""
+    address = ip_address(text)
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_unspecified:
+        return "a specified address (not 0.0.0.0 or ::)"
+    if address.is_loopback:
+        return "an address outside the loopback range (127.0.0.0/8, ::1/128)"
+    if address.is_link_local:
+        return "an address outside the link-local range (169.254.0.0/16, fe80::/10)"
+    if _link_local_multicast(address):
+        return "an address outside the link-local multicast range (224.0.0.0/24, ff02::/16)"
+    return None
 
 
 def is_cidr(value: object, *, bare_ip: bool = False) -> bool:
@@ -198,6 +254,8 @@ PortNumber = Annotated[Any, AfterValidator(_port_number)]
 PortOrName = Annotated[Any, AfterValidator(_port_or_name)]
 PortName = Annotated[Any, AfterValidator(_port_name)]
 Protocol = Annotated[Any, AfterValidator(_protocol)]
+#: A protocol the API server defaults when empty (Service and container ports): "" is TCP.
+DefaultedProtocol = Annotated[Any, AfterValidator(_defaulted_protocol)]
 IPText = Annotated[Any, AfterValidator(_ip)]
 CIDRText = Annotated[Any, AfterValidator(_cidr)]
 #: Calico's nets: a CIDR, or an address standing for its /32 (/128).

@@ -10,20 +10,24 @@ A host outside the cluster (a VM, a bare-metal server) that policies can select 
       ports: [{name: http, port: 80, protocol: TCP}]
 
 Cluster-scoped (a namespace in metadata is ignored, as for other cluster-scoped kinds). The spec
-forbids unknown fields, so a typo such as `adresses` is an error.
+forbids unknown fields, so a typo such as `adresses` is an error. The name is a DNS-1123
+subdomain, as any Kubernetes object's; labels are checked as the API server checks labels.
+An address is a host's own unicast address: not unspecified, loopback, multicast or the IPv4
+broadcast address, and an IPv4 address is written as such (not as ::ffff:10.0.0.1, which the
+dataplane would match as another address). Link-local addresses are allowed (a cloud's
+metadata server, 169.254.169.254, is such a host).
 """
 
 from __future__ import annotations
 
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails
+from pydantic import AfterValidator, Field, model_validator
 
 from netfence.errors import show
-from netfence.sources.schema.checks import IPText, PortNumber, Protocol, fail, is_port_name
-from netfence.sources.schema.kubernetes import ObjectMeta, Strict
+from netfence.sources.schema.checks import IPText, PortNumber, Problem, Protocol, fail, is_port_name, raise_all
+from netfence.sources.schema.kubernetes import Strict, SubdomainMeta
 
 
 def _port_name(value: Any) -> str:
@@ -33,6 +37,21 @@ def _port_name(value: Any) -> str:
 
 
 PortName = Annotated[Any, AfterValidator(_port_name)]
+
+
+def _not_a_host(address: IPv4Address | IPv6Address) -> str | None:
+    """Why `address` cannot be a host's own address, or None."""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return f"an IPv4-mapped IPv6 address: write {address.ipv4_mapped}"
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_loopback:
+        return "loopback"
+    if address.is_multicast:
+        return "multicast"
+    if address == IPv4Address("255.255.255.255"):
+        return "broadcast"
+    return None
 
 
 class WorkloadPort(Strict):
@@ -47,21 +66,21 @@ class ExternalWorkloadSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ExternalWorkloadSpec:
-        problems = self.problems()
-        if problems:
-            details = [InitErrorDetails(type=fail(message, field), loc=(), input=None) for field, message in problems]
-            raise ValidationError.from_exception_data("ExternalWorkloadSpec", details)
+        raise_all("ExternalWorkloadSpec", self.problems())
         return self
 
-    def problems(self) -> list[tuple[str, str]]:
+    def problems(self) -> list[Problem]:
         """(field path inside spec, message) for every problem that spans entries."""
-        found: list[tuple[str, str]] = []
+        found: list[Problem] = []
         if not self.addresses:
             found.append(("addresses", "expected at least one IPv4 or IPv6 address, got []"))
         seen: dict[object, int] = {}
         for i, text in enumerate(self.addresses):
             address = ip_address(text)
-            if address in seen:
+            why = _not_a_host(address)
+            if why is not None:
+                found.append((f"addresses[{i}]", f"expected a host's unicast address, got {show(text)} ({why})"))
+            elif address in seen:
                 message = f"address {address} is listed twice (first at addresses[{seen[address]}])"
                 found.append((f"addresses[{i}]", message))
             else:
@@ -87,5 +106,5 @@ class ExternalWorkloadSpec(Strict):
 class ExternalWorkload(Strict):
     api_version: str = Field(alias="apiVersion")
     kind: str
-    metadata: ObjectMeta
+    metadata: SubdomainMeta
     spec: ExternalWorkloadSpec

@@ -8,7 +8,7 @@ is rejected here, with the field path, in the same validation pass.
 
 from __future__ import annotations
 
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -16,7 +16,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from netfence.errors import show
 
 from netfence.sources.schema.checks import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
     CIDRText,
+    DefaultedProtocol,
     DNS1035Name,
     DNSLabelName,
     DNSSubdomainName,
@@ -29,10 +32,18 @@ from netfence.sources.schema.checks import (
     PortName,
     PortNumber,
     PortOrName,
+    Problem,
     Protocol,
     fail,
+    ip_family,
+    is_dns_label,
+    is_dns_subdomain,
     is_ip,
+    is_port_name,
     is_port_number,
+    not_one_per_family,
+    raise_all,
+    special_ip,
 )
 
 
@@ -42,6 +53,10 @@ class Strict(BaseModel):
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def addresses_text(texts: list[str]) -> str:
+    return "[" + ", ".join(show(t) for t in texts) + "]"
 
 
 class ObjectMeta(Lenient):
@@ -178,12 +193,12 @@ class Namespace(Lenient):
 
 class ContainerPort(Lenient):
     container_port: PortNumber = Field(alias="containerPort")
-    protocol: Protocol = "TCP"
+    protocol: DefaultedProtocol = "TCP"
     name: PortName | None = None
 
 
 class Container(Lenient):
-    name: str
+    name: DNSLabelName
     ports: list[ContainerPort] | None = None
 
     @model_validator(mode="after")
@@ -206,15 +221,69 @@ class PodSpec(Lenient):
     containers: list[Container] = []
     init_containers: list[Container] | None = Field(default=None, alias="initContainers")
 
+    @model_validator(mode="after")
+    def _unique_container_names(self) -> PodSpec:
+        # The API server: container names are unique across containers and initContainers.
+        first: dict[str, str] = {}
+        problems: list[Problem] = []
+        for field, containers in (("containers", self.containers), ("initContainers", self.init_containers or ())):
+            for i, container in enumerate(containers):
+                if container.name in first:
+                    message = f"container name {show(container.name)} is already used by {first[container.name]}"
+                    problems.append((f"{field}[{i}].name", message))
+                else:
+                    first[container.name] = f"{field}[{i}]"
+        raise_all("PodSpec", problems)
+        return self
+
+
+def _optional_ip(value: Any) -> str | None:
+    # An empty address is no address (a pending pod's podIP), as the API server reads it.
+    if value in ("", None):
+        return None
+    if not is_ip(value):
+        raise fail(f"expected an IPv4 or IPv6 address, got {show(value)}")
+    return str(value)
+
+
+OptionalIP = Annotated[Any, AfterValidator(_optional_ip)]
+
 
 class PodIP(Lenient):
     ip: IPText
 
 
 class PodStatus(Lenient):
+    """The addresses as the API server keeps them: podIPs holds at most one address per IP
+    family, each once, and starts with podIP. (Reading a v1 object whose podIPs[0] differs from
+    podIP, the API server keeps podIP and drops podIPs; such a pair never comes out of a cluster,
+    and written by hand it is ambiguous, so it is an error here.)"""
+
     phase: str | None = None
-    pod_ip: IPText | None = Field(default=None, alias="podIP")
+    pod_ip: OptionalIP = Field(default=None, alias="podIP")
     pod_ips: list[PodIP] | None = Field(default=None, alias="podIPs")
+
+    @model_validator(mode="after")
+    def _addresses(self) -> PodStatus:
+        raise_all("PodStatus", self.problems())
+        return self
+
+    def problems(self) -> list[Problem]:
+        texts = [entry.ip for entry in self.pod_ips or ()]
+        found: list[Problem] = []
+        seen: dict[object, int] = {}
+        for i, text in enumerate(texts):
+            address = ip_address(text)
+            if address in seen:
+                found.append((f"podIPs[{i}].ip", f"address {text} is listed twice (first at podIPs[{seen[address]}])"))
+            else:
+                seen[address] = i
+        if not_one_per_family(texts) and (len(texts) > 2 or not found):
+            found.append(("podIPs", f"expected at most one address per IP family (at most 2), got {addresses_text(texts)}"))
+        if self.pod_ip is not None and texts and ip_address(texts[0]) != ip_address(self.pod_ip):
+            message = f"expected podIP {self.pod_ip} as the first address (podIPs[0] must equal podIP), got {show(texts[0])}"
+            found.append(("podIPs[0].ip", message))
+        return found
 
 
 class Pod(Lenient):
@@ -225,7 +294,9 @@ class Pod(Lenient):
     status: PodStatus = PodStatus()
 
 
-def _external_traffic_policy(value: Any) -> str:
+def _external_traffic_policy(value: Any) -> str | None:
+    if value in ("", None):  # unset; the API server defaults it for services reachable from outside
+        return None
     if value not in ("Cluster", "Local"):
         raise fail(f"expected Cluster or Local, got {show(value)}")
     return str(value)
@@ -233,37 +304,191 @@ def _external_traffic_policy(value: Any) -> str:
 
 ExternalTrafficPolicy = Annotated[Any, AfterValidator(_external_traffic_policy)]
 
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+#: The kubelet's port: the API server refuses it as a port of a LoadBalancer service.
+KUBELET_PORT = 10250
+
+
+def _service_type(value: Any) -> str:
+    if value in ("", None):  # defaulted, as an absent type
+        return "ClusterIP"
+    if value not in SERVICE_TYPES:
+        raise fail(f"expected ClusterIP, NodePort, LoadBalancer or ExternalName, got {show(value)}")
+    return str(value)
+
+
+def _service_port_name(value: Any) -> str | None:
+    # A Service port name is a DNS-1123 label (not an IANA service name: 'web-frontend-http' of
+    # 17 characters is fine); "" is no name.
+    if value in ("", None):
+        return None
+    if not is_dns_label(value):
+        raise fail(f"expected {DNS_LABEL}, got {show(value)}")
+    return str(value)
+
+
+def _target_port(value: Any) -> int | str | None:
+    # 0 and "" are unset, as an absent targetPort: the API server sets them to `port`.
+    if value in (0, "", None) and not isinstance(value, bool):
+        return None
+    if not (is_port_number(value) or is_port_name(value)):
+        raise fail(f"expected a port number 1-65535 or a port name (IANA service name), got {show(value)}")
+    return value  # type: ignore[no-any-return]
+
+
+def _node_port(value: Any) -> int | None:
+    # 0 is unset (the API server allocates one). Any port 1-65535 is accepted: the range node
+    # ports are allocated from is the API server's --service-node-port-range, 30000-32767 by
+    # default but configurable, so a port outside it is valid on some clusters.
+    if value in (0, None) and not isinstance(value, bool):
+        return None
+    if not is_port_number(value):
+        raise fail(f"expected a port number 1-65535, got {show(value)}")
+    return int(value)
+
+
+ServiceType = Annotated[Any, AfterValidator(_service_type)]
+ServicePortName = Annotated[Any, AfterValidator(_service_port_name)]
+TargetPort = Annotated[Any, AfterValidator(_target_port)]
+NodePort = Annotated[Any, AfterValidator(_node_port)]
+
 
 class ServicePort(Lenient):
     port: PortNumber
-    protocol: Protocol = "TCP"
-    name: DNSLabelName | None = None
-    target_port: PortOrName | None = Field(default=None, alias="targetPort")
-    node_port: int | None = Field(default=None, alias="nodePort")
+    protocol: DefaultedProtocol = "TCP"
+    name: ServicePortName = None
+    target_port: TargetPort = Field(default=None, alias="targetPort")
+    node_port: NodePort = Field(default=None, alias="nodePort")
 
 
 class ServiceSpec(Lenient):
+    """The spec as ValidateService checks it. Problems that span fields are reported together,
+    once every field is valid on its own."""
+
     selector: LabelMap | None = None
     ports: list[ServicePort] | None = None
     # "None" marks a headless service.
     cluster_ip: str | None = Field(default=None, alias="clusterIP")
     cluster_ips: list[str] | None = Field(default=None, alias="clusterIPs")
-    type: str | None = None
+    type: ServiceType = "ClusterIP"
+    external_name: str | None = Field(default=None, alias="externalName")
     external_ips: list[IPText] | None = Field(default=None, alias="externalIPs")
-    external_traffic_policy: ExternalTrafficPolicy | None = Field(default=None, alias="externalTrafficPolicy")
+    external_traffic_policy: ExternalTrafficPolicy = Field(default=None, alias="externalTrafficPolicy")
+
+    @property
+    def addresses(self) -> list[str]:
+        """clusterIPs, or [clusterIP] when only that is set (the API server fills clusterIPs so)."""
+        if self.cluster_ips:
+            return self.cluster_ips
+        return [self.cluster_ip] if self.cluster_ip else []
+
+    @property
+    def headless(self) -> bool:
+        return self.addresses[:1] == ["None"]
 
     @model_validator(mode="after")
-    def _addresses(self) -> ServiceSpec:
-        if self.cluster_ips is not None:
-            texts = [(f"clusterIPs[{i}]", t) for i, t in enumerate(self.cluster_ips)]
-        else:
-            texts = [("clusterIP", self.cluster_ip)] if self.cluster_ip else []
-        for field, text in texts:
-            if text in ("None", ""):
-                continue
-            if not is_ip(text):
-                raise fail(f"expected an IPv4 or IPv6 address or None, got {show(text)}", field)
+    def _consistent(self) -> ServiceSpec:
+        raise_all("ServiceSpec", self.problems())
         return self
+
+    def problems(self) -> list[Problem]:
+        found = self._type_problems()
+        if self.type != "ExternalName":
+            found += self._cluster_ip_problems()
+        found += self._port_problems()
+        for i, text in enumerate(self.external_ips or ()):
+            why = special_ip(text)
+            if why is not None:
+                found.append((f"externalIPs[{i}]", f"expected {why}, got {show(text)}"))
+        reachable = self.type in ("NodePort", "LoadBalancer") or bool(self.external_ips)
+        if self.external_traffic_policy is not None and not reachable:
+            message = (
+                "expected no externalTrafficPolicy: only services reachable from outside (type NodePort or "
+                f"LoadBalancer, or with externalIPs) have one, got {show(self.external_traffic_policy)}"
+            )
+            found.append(("externalTrafficPolicy", message))
+        return found
+
+    def _type_problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        written = "clusterIPs" if self.cluster_ips else "clusterIP"
+        if self.type == "ExternalName":
+            if self.addresses:
+                got = addresses_text(self.addresses) if self.cluster_ips else show(self.cluster_ip)
+                found.append((written, f"expected no cluster IP for type ExternalName, got {got}"))
+            name = (self.external_name or "").removesuffix(".")
+            if not name:
+                found.append(("externalName", "required for type ExternalName"))
+            elif not is_dns_subdomain(name):
+                found.append(("externalName", f"expected {DNS_SUBDOMAIN}, got {show(self.external_name)}"))
+        elif self.type in ("NodePort", "LoadBalancer") and self.headless:
+            found.append((written, f"expected a cluster IP, not None (headless), for type {self.type}"))
+        if not self.ports and not self.headless and self.type != "ExternalName":
+            found.append(("ports", "expected at least one port (only headless and ExternalName services have none)"))
+        return found
+
+    def _cluster_ip_problems(self) -> list[Problem]:
+        """clusterIP and clusterIPs, as ValidateServiceClusterIPsRelatedFields checks them."""
+        found: list[Problem] = []
+        if self.cluster_ip not in (None, "", "None") and not is_ip(self.cluster_ip):
+            found.append(("clusterIP", f"expected an IPv4 or IPv6 address or None, got {show(self.cluster_ip)}"))
+        texts = self.cluster_ips or []
+        if not texts:
+            return found
+        if not self.cluster_ip:
+            found.append(("clusterIPs", f"expected no clusterIPs when clusterIP is not set, got {addresses_text(texts)}"))
+        elif texts[0] != self.cluster_ip:
+            message = f"expected clusterIP {show(self.cluster_ip)} as the first address (clusterIPs[0] must equal clusterIP), got {show(texts[0])}"
+            found.append(("clusterIPs[0]", message))
+        valid = True
+        for i, text in enumerate(texts):
+            if i == 0 and text == "None":
+                if len(texts) > 1:
+                    valid = False
+                    found.append(("clusterIPs", f"expected None as the only value, got {addresses_text(texts)}"))
+            elif not is_ip(text):
+                valid = False
+                expected = "an IPv4 or IPv6 address or None" if i == 0 else "an IPv4 or IPv6 address"
+                found.append((f"clusterIPs[{i}]", f"expected {expected}, got {show(text)}"))
+        if len(texts) > 2:
+            found.append(("clusterIPs", f"expected at most 2 addresses (one per IP family), got {addresses_text(texts)}"))
+        elif valid and len(texts) == 2 and ip_family(texts[0]) == ip_family(texts[1]):
+            found.append(("clusterIPs", f"expected at most one address per IP family, got {addresses_text(texts)}"))
+        return found
+
+    def _port_problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        ports = self.ports or []
+        names: dict[str, int] = {}
+        numbers: dict[tuple[int, str], int] = {}
+        node_ports: dict[tuple[int, str], int] = {}
+        for i, port in enumerate(ports):
+            if port.name is None:
+                if len(ports) > 1:
+                    found.append((f"ports[{i}].name", "required when a Service has more than one port"))
+            elif port.name in names:
+                found.append((f"ports[{i}].name", f"port name {show(port.name)} is already used by ports[{names[port.name]}]"))
+            else:
+                names[port.name] = i
+            key = (port.port, port.protocol)
+            if key in numbers:
+                found.append((f"ports[{i}]", f"port {port.port}/{port.protocol} is already used by ports[{numbers[key]}]"))
+            else:
+                numbers[key] = i
+            if self.type == "LoadBalancer" and port.port == KUBELET_PORT:
+                message = f"expected a port other than {KUBELET_PORT} (the kubelet's) for type LoadBalancer, got {port.port}"
+                found.append((f"ports[{i}].port", message))
+            if port.node_port is None:
+                continue
+            if self.type == "ClusterIP":
+                found.append((f"ports[{i}].nodePort", f"expected no nodePort for type ClusterIP, got {port.node_port}"))
+            key = (port.node_port, port.protocol)
+            if key in node_ports:
+                message = f"node port {port.node_port}/{port.protocol} is already used by ports[{node_ports[key]}]"
+                found.append((f"ports[{i}].nodePort", message))
+            else:
+                node_ports[key] = i
+        return found
 
 
 class LoadBalancerIngress(Lenient):
@@ -283,7 +508,8 @@ class Service(Lenient):
     api_version: str = Field(alias="apiVersion")
     kind: str
     metadata: ServiceMeta
-    spec: ServiceSpec = ServiceSpec()
+    # Validated when absent too: a Service without spec lacks its ports.
+    spec: ServiceSpec = Field(default={}, validate_default=True)
     status: ServiceStatus = ServiceStatus()
 
 
@@ -309,10 +535,21 @@ class NodeStatus(Lenient):
 
     @model_validator(mode="after")
     def _ip_addresses(self) -> NodeStatus:
+        # The API server refuses an address listed twice with the same type; netfence also
+        # needs the addresses it matches (InternalIP, ExternalIP) to be addresses.
+        problems: list[Problem] = []
+        seen: dict[tuple[str, str], int] = {}
         for i, entry in enumerate(self.addresses or ()):
             if entry.type in NODE_ADDRESS_TYPES and not is_ip(entry.address):
                 message = f"expected an IPv4 or IPv6 address, got {show(entry.address)}"
-                raise fail(message, f"addresses[{i}].address")
+                problems.append((f"addresses[{i}].address", message))
+            key = (entry.type, entry.address)
+            if key in seen:
+                message = f"{entry.type} {entry.address} is listed twice (first at addresses[{seen[key]}])"
+                problems.append((f"addresses[{i}]", message))
+            else:
+                seen[key] = i
+        raise_all("NodeStatus", problems)
         return self
 
 
