@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from netfence.cli import inputs
 from netfence.cli.demo import scenario_dir
+from netfence.sources import documents
 
 Run = Callable[..., tuple[int, str, str]]
 Write = Callable[[str, str], str]
@@ -213,6 +215,31 @@ def test_problems_in_a_file_at_a_revision_name_it(run: Run, repository: Path) ->
 def test_a_bad_revision_or_path_is_one_line_and_exit_two(run: Run, repository: Path, spec: str, message: str) -> None:
     code, out, err = run("diff", "-f", "../cluster", "--old", spec, "--new", ".")
     assert (code, out, err) == (2, "", message)
+
+
+@pytest.mark.parametrize("spec", ["git:HEAD:../big/huge.yaml", "git:HEAD:../big"])
+def test_a_file_at_a_revision_over_the_size_limit_is_an_input_error_and_is_never_read(
+    run: Run, repository: Path, monkeypatch: pytest.MonkeyPatch, spec: str
+) -> None:
+    monkeypatch.setattr(documents, "MAX_FILE_BYTES", 4096)
+    (repository / "big").mkdir()
+    (repository / "big" / "huge.yaml").write_text("# padding\n" * 500)
+    (repository / "big" / "small.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n")
+    git(repository, "add", ".")
+    git(repository, "commit", "-qm", "big")
+    asked: list[str] = []
+    read_blobs = inputs._blobs
+
+    def blobs(spec: str, objects: list[str]) -> list[bytes]:
+        asked.extend(objects)
+        return read_blobs(spec, objects)
+
+    monkeypatch.setattr(inputs, "_blobs", blobs)
+    code, out, err = run("diff", "-f", "../cluster", "--old", spec, "--new", os.devnull, *PORTS)
+    assert (code, out) == (2, "")
+    assert err == "git:HEAD:../big/huge.yaml: more than 4096 bytes; netfence reads at most 4096 bytes per file (split it)\n"
+    assert not any(name.endswith("huge.yaml") for name in asked)
+    assert any(name.endswith("small.yaml") for name in asked) == spec.endswith("big")
 
 
 def test_outside_a_repository_git_paths_are_a_usage_error(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

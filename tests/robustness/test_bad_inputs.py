@@ -83,4 +83,4 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(
 
 def test_the_size_limit_message_names_the_limit() -> None:
     assert MAX_FILE_BYTES == 64 * 2**20
-    assert str(documents._too_large("a.yaml")) == "a.yaml: more than 64 MiB; netfence reads at most 64 MiB per file (split it)"
+    assert str(documents.too_large("a.yaml")) == "a.yaml: more than 64 MiB; netfence reads at most 64 MiB per file (split it)"

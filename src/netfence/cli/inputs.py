@@ -4,7 +4,9 @@ the documents they came from (lint finds the line of a field in them).
 `git:REV:PATH` is a file or directory as it was at revision REV of the git repository holding
 the current directory; PATH is relative to the current directory, like any other path. git runs
 with an argument list (never through a shell), and a revision or path git does not know is a
-usage error (exit 2) in one line.
+usage error (exit 2) in one line. A file at a revision is held to the size limit of files on
+disk (documents.MAX_FILE_BYTES): a larger one is an input error, found from its size before git
+is asked for its contents.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from netfence.sources.documents import (
     SUFFIXES,
     Document,
     Source,
+    check_size,
     decode_source,
     expand_paths,
     load_documents,
@@ -49,6 +52,10 @@ def read_paths(paths: Sequence[str]) -> Read:
     for raw in paths:
         if raw.startswith(GIT_PREFIX):
             for source in read_git(raw):
+                if isinstance(source, InputError):  # a file that cannot be read
+                    read.order.append(source.where.file if source.where else raw)
+                    read.problems.append(source)
+                    continue
                 read.order.append(source.name)
                 try:
                     read.documents.extend(parse_source(source, read.problems))
@@ -70,9 +77,10 @@ def load(read: Read, *, warn: bool = True) -> Loaded:
     return loaded
 
 
-def read_git(spec: str) -> list[Source]:
+def read_git(spec: str) -> list[Source | InputError]:
     """The files of `git:REV:PATH` (a file, or a directory's *.yaml, *.yml, *.json, recursively,
-    in sorted order), each named `git:REV:PATH/...` in messages."""
+    in sorted order), each named `git:REV:PATH/...` in messages; a file that cannot be read (too
+    large, not UTF-8) is the InputError saying so, in its place."""
     rev, colon, path = spec[len(GIT_PREFIX) :].partition(":")
     if not rev or not colon:
         raise UsageError(f"{spec}: expected git:REVISION:PATH (git:HEAD~1:policies/)")
@@ -92,13 +100,35 @@ def read_git(spec: str) -> list[Source]:
     if kind is None:
         raise UsageError(f"{spec}: no {path or '.'} at revision {rev}")
     if kind.strip() == "blob":
-        return [decode_source(spec, _blobs(spec, [f"{commit}:{tree}"])[0])]
+        return _read_files(spec, [(spec, f"{commit}:{tree}")])
     listing = _git(spec, ["ls-tree", "-r", "-z", "--name-only", "--full-tree", f"{commit}:{tree}"]) or ""
     names = sorted(n for n in listing.split("\0") if n.lower().endswith(SUFFIXES) and "\n" not in n)
-    blobs = _blobs(spec, [f"{commit}:{posixpath.join(tree, n)}" for n in names])
     shown = path.rstrip("/")
     shown = "" if shown == "." else shown
-    return [decode_source(f"{GIT_PREFIX}{rev}:{posixpath.join(shown, n)}", data) for n, data in zip(names, blobs)]
+    return _read_files(
+        spec, [(f"{GIT_PREFIX}{rev}:{posixpath.join(shown, n)}", f"{commit}:{posixpath.join(tree, n)}") for n in names]
+    )
+
+
+def _read_files(spec: str, files: list[tuple[str, str]]) -> list[Source | InputError]:
+    """(name in messages, REV:PATH object) -> each file's text, or why it cannot be read. Sizes
+    come first (`git cat-file --batch-check`), so a blob over the limit is never read."""
+    slots: list[Source | InputError | None] = []
+    wanted: list[tuple[int, str, str]] = []
+    for (name, obj), size in zip(files, _sizes(spec, [obj for _, obj in files])):
+        try:
+            check_size(name, size)
+        except InputError as exc:
+            slots.append(exc)
+        else:
+            wanted.append((len(slots), name, obj))
+            slots.append(None)
+    for (position, name, _), data in zip(wanted, _blobs(spec, [obj for _, _, obj in wanted])):
+        try:
+            slots[position] = decode_source(name, data)
+        except InputError as exc:
+            slots[position] = exc
+    return [slot for slot in slots if slot is not None]
 
 
 def _git(spec: str, args: list[str], failure: str | None = None) -> str | None:
@@ -112,6 +142,24 @@ def _git(spec: str, args: list[str], failure: str | None = None) -> str | None:
             raise UsageError(f"{spec}: {failure}")
         return None
     return proc.stdout
+
+
+def _sizes(spec: str, objects: list[str]) -> list[int]:
+    """The sizes of `objects` (REV:PATH names of files), from one `git cat-file --batch-check`."""
+    if not objects:
+        return []
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch-check"], input="".join(o + "\n" for o in objects).encode(), capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise UsageError(f"{spec}: git cat-file failed: {proc.stderr.decode(errors='replace').strip()}")
+    sizes = []
+    for name, line in zip(objects, proc.stdout.splitlines()):
+        header = line.split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise UsageError(f"{spec}: {name.partition(':')[2]} is not a file at that revision")
+        sizes.append(int(header[2]))
+    return sizes
 
 
 def _blobs(spec: str, objects: list[str]) -> list[bytes]:

@@ -269,7 +269,7 @@ def read_source(raw: str) -> Source:
 def decode_source(name: str, data: bytes) -> Source:
     """The text of `data`, which must be UTF-8 (a BOM allowed) and at most MAX_FILE_BYTES."""
     if len(data) > MAX_FILE_BYTES:
-        raise _too_large(name)
+        raise too_large(name)
     try:
         return Source(name, data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -278,11 +278,17 @@ def decode_source(name: str, data: bytes) -> Source:
 
 def _checked_size(name: str, text: str) -> Source:
     if len(text) > MAX_FILE_BYTES:
-        raise _too_large(name)
+        raise too_large(name)
     return Source(name, text)
 
 
-def _too_large(name: str) -> InputError:
+def check_size(name: str, size: int) -> None:
+    """Refuse a file of `size` bytes, known before reading it, that is over MAX_FILE_BYTES."""
+    if size > MAX_FILE_BYTES:
+        raise too_large(name)
+
+
+def too_large(name: str) -> InputError:
     limit = f"{MAX_FILE_BYTES // 2**20} MiB" if MAX_FILE_BYTES % 2**20 == 0 else f"{MAX_FILE_BYTES} bytes"
     return InputError(Location(name), f"more than {limit}; netfence reads at most {limit} per file (split it)")
 
