@@ -23,11 +23,12 @@ from netfence.analysis.matrix import compute_matrix
 from netfence.analysis.verdict import Flow, evaluate
 from netfence.cli.common import flow_port
 from netfence.cli.targets import resolve_party
+from netfence.errors import UsageError
 from netfence.ir.build import build_ruleset
 from netfence.ir.types import Ruleset
 from netfence.lab.clean import clean
 from netfence.lab.control import compare, down, enforce, up
-from netfence.lab.plan import lab_inventory
+from netfence.lab.plan import check_lab_name, lab_inventory
 from netfence.model.inventory import Inventory
 from netfence.model.ports import FlowPort
 from netfence.output.lab import lab_comparison_table
@@ -227,7 +228,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--analyzer-only", action="store_true", help="do not build a lab; show the analyzer's matrices only"
     )
+    parser.add_argument(
+        "--name",
+        type=_lab_name,
+        default=LAB_NAME,
+        help=f"name of the lab the demo builds, as `netfence lab --name` (default {LAB_NAME}); demos run at once need different names",
+    )
     parser.set_defaults(run=run)
+
+
+def _lab_name(text: str) -> str:
+    try:
+        return check_lab_name(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--name: ")) from None
 
 
 def lab_available() -> str | None:
@@ -250,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"=== {scenario.name}: {scenario.title}", file=out)
         if why_not is None:
-            mismatches += _in_lab(scenario, base, out)
+            mismatches += _in_lab(scenario, base, out, args.name)
         else:
             for step in scenario.steps:
                 inventory, ruleset, ports = _step(step, base, out)
@@ -293,12 +307,13 @@ def _queries(step: Step, inventory: Inventory, ruleset: Ruleset, out: IO[str]) -
         verdict_text(evaluate(ruleset, flow), out)
 
 
-def _in_lab(scenario: Scenario, base: Path, out: IO[str]) -> int:
-    """Build the scenario's cluster once, then apply and probe each step; mismatches found."""
+def _in_lab(scenario: Scenario, base: Path, out: IO[str], name: str = LAB_NAME) -> int:
+    """Build the scenario's cluster once in lab `name`, then apply and probe each step;
+    mismatches found."""
     ports = list(dict.fromkeys(flow_port(p) for step in scenario.steps for p in step.ports))
     first = load_inventory([str(base / f) for f in scenario.steps[0].files]).inventory
-    clean(LAB_NAME)  # a demo that crashed earlier must not stop this one
-    plan = up(first, LAB_NAME, ports).state.plan
+    clean(name)  # a demo that crashed earlier must not stop this one
+    plan = up(first, name, ports).state.plan
     mismatches = 0
     try:
         for step in scenario.steps:
@@ -314,5 +329,5 @@ def _in_lab(scenario: Scenario, base: Path, out: IO[str]) -> int:
             mismatches += comparison.mismatches + comparison.wrong_pod
             _queries(step, inventory, ruleset, out)
     finally:
-        down(LAB_NAME)
+        down(name)
     return mismatches
