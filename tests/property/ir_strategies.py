@@ -64,8 +64,11 @@ NAMED_PORTS: tuple[tuple[str, Protocol, int], ...] = (
     ("dns", Protocol.UDP, 53),
     ("dns", Protocol.TCP, 53),
     ("web", Protocol.SCTP, 80),
+    # Ports in the ephemeral range: a named source port can exclude a client's pick.
+    ("eph", Protocol.TCP, 40000),
+    ("eph", Protocol.UDP, 32768),
 )
-PORT_NAMES = ("http", "dns", "web", "nope")
+PORT_NAMES = ("http", "dns", "web", "eph", "nope")
 RULE_PROTOCOLS: tuple[RuleProtocol | None, ...] = (None, Protocol.TCP, Protocol.UDP, Protocol.SCTP, Protocol.ICMP, 47)
 
 
@@ -168,6 +171,29 @@ def _port_match(draw: st.DrawFn, index: int) -> PortMatch:
 
 
 PORT_MATCHES = [_port_match(k) for k in range(3)]
+
+#: Source-port ranges that cover the ephemeral ports (32768-60999), miss them, or split them.
+_SOURCE_RANGES = st.sampled_from(
+    ((1024, 65535), (32768, 60999), (1, 1023), (22, 22), (61000, 65535), (40000, 50000), (1, 32768), (60999, 65535))
+)
+_SOURCE_PROTOCOLS = st.sampled_from((Protocol.TCP, Protocol.TCP, Protocol.UDP, None))
+_SOURCE_SHAPES = st.sampled_from(("range", "range", "name", "name", "all"))
+_SOURCE_NAMES = st.sampled_from(("eph", "eph", "http", "dns", "nope"))
+
+
+@st.composite
+def _source_port_match(draw: st.DrawFn, index: int) -> PortMatch:
+    protocol = draw(_SOURCE_PROTOCOLS)
+    shape = draw(_SOURCE_SHAPES)
+    if shape == "name":
+        return PortMatch(index, protocol, name=draw(_SOURCE_NAMES))
+    if shape == "all":
+        return PortMatch(index, protocol)
+    start, end = draw(_SOURCE_RANGES)
+    return PortMatch(index, protocol, start, end)
+
+
+_SOURCE_PORT_LISTS = st.lists(_source_port_match(0), min_size=1, max_size=2).map(tuple)
 _NOT_PORT_LISTS = st.lists(PORT_MATCHES[0], max_size=2).map(tuple)
 _COUNTS = st.integers(0, 3)
 _ACTIONS = st.sampled_from((Action.ALLOW,) * 4 + (Action.DENY,) * 2 + (Action.PASS, Action.LOG))
@@ -195,8 +221,8 @@ def _rule(draw: st.DrawFn, ref: PolicyRef, direction: Direction, index: int) -> 
         not_protocol=draw(_RULE_PROTOCOLS) if draw(sometimes(8)) else None,
         icmp=IcmpMatch(draw(_ICMP_TYPES), draw(_ICMP_CODES)) if draw(sometimes(8)) else None,
         not_icmp=IcmpMatch(8) if draw(sometimes(10)) else None,
-        source_ports=(PortMatch(0, Protocol.TCP, 1024, 65535),) if draw(sometimes(12)) else (),
-        not_source_ports=(PortMatch(0, Protocol.TCP, 22),) if draw(sometimes(16)) else (),
+        source_ports=draw(_SOURCE_PORT_LISTS) if draw(sometimes(6)) else (),
+        not_source_ports=draw(_SOURCE_PORT_LISTS) if draw(sometimes(7)) else (),
         ip_version=draw(_IP_VERSIONS),
         local=draw(PEER_MATCHES[0]) if draw(sometimes(4)) else None,
     )

@@ -161,8 +161,10 @@ class Classes:
         rows: IntArray,
         questions: Questions,
         default_action: Action,
-        with_named_ports: bool,
+        with_named_ports: bool | frozenset[str],
     ) -> None:
+        """`with_named_ports`: True when the side's named ports matter (the destinations'); a
+        set of names when only those do (the sources', for named source ports); False: none."""
         self.universe = universe
         self.questions = questions
         n = len(rows)
@@ -192,13 +194,16 @@ class Classes:
         address_signature = _address_signatures(unit_owner, unit_kind, n)
 
         # Everything else an endpoint is judged by.
-        # Named ports matter where a side holds the destinations; one endpoint stands for each map.
+        # Named ports matter where a side holds the destinations (and, for the names of named
+        # source ports, the sources); one endpoint stands for each map.
         maps: dict[object, int] = {}
         self.port_map_endpoints: list[EndpointInfo] = []
         port_map = np.zeros(n, dtype=np.int32)
         if with_named_ports:
+            names = None if with_named_ports is True else with_named_ports
             for i, e in enumerate(endpoints):
-                number = maps.setdefault(e.named_ports, len(maps))
+                ports = e.named_ports if names is None else tuple(p for p in e.named_ports if p[0] in names)
+                number = maps.setdefault(ports, len(maps))
                 if number == len(self.port_map_endpoints):
                     self.port_map_endpoints.append(e)
                 port_map[i] = number

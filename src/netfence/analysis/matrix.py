@@ -7,7 +7,8 @@ tier selecting the endpoint with no matching rule applies its end action, and th
 
 The work is done on equivalence classes (classes.py), not endpoints: sources are grouped by
 what egress and ingress rules ask about a source, destinations by what they ask about a
-destination (named ports included). Each direction is one pass over the rules in order, every
+destination (named ports included: a destination's for destination ports, a source's for named
+source ports). Each direction is one pass over the rules in order, every
 rule applied to the block of (local class, remote class) pairs it matches, for as many ports at
 once as fit in WALK_BYTES; the two directions are composed with one `&` and kept as packed bits
 (100,000 pods make about 8,000 x 24,000 classes: 190 MB a port unpacked, 24 MB packed).
@@ -279,16 +280,19 @@ def compute_matrix(
     destination_rows = np.array([universe.index[e.id] for e in tos], dtype=np.int64)
 
     asked_of_sources, asked_of_destinations = _questions(ruleset)
-    source = Classes(universe, source_rows, asked_of_sources, ruleset.default_action, with_named_ports=False)
+    source_names = _source_port_names(ruleset)
+    source = Classes(universe, source_rows, asked_of_sources, ruleset.default_action, source_names)
     destination = Classes(universe, destination_rows, asked_of_destinations, ruleset.default_action, True)
     port_vectors = _PortVectors(ports, destination)
+    source_vectors = _SourcePortVectors(ports, source)
     bits = np.zeros((len(ports), source.count, (destination.count + 7) // 8), dtype=np.uint8)
     # A few ports per pass, so that the walk's arrays stay near WALK_BYTES each.
     per_pass = max(1, WALK_BYTES // max(1, source.count * destination.count))
     for first in range(0, len(ports), per_pass):
         pass_ports = slice(first, min(len(ports), first + per_pass))
-        egress = _walk(ruleset, Direction.EGRESS, source, destination, port_vectors, pass_ports)  # [port, src, dst]
-        ingress = _walk(ruleset, Direction.INGRESS, destination, source, port_vectors, pass_ports)  # [port, dst, src]
+        vectors = (port_vectors, source_vectors)
+        egress = _walk(ruleset, Direction.EGRESS, source, destination, vectors, pass_ports)  # [port, src, dst]
+        ingress = _walk(ruleset, Direction.INGRESS, destination, source, vectors, pass_ports)  # [port, dst, src]
         _and_transposed(egress, ingress)
         del ingress
         bits[pass_ports] = np.packbits(egress, axis=-1)
@@ -297,8 +301,22 @@ def compute_matrix(
 
 
 def _decides(rule: Rule) -> bool:
-    """Log never decides; a rule on source ports never matches (a flow's source port is unknown)."""
-    return rule.action is not Action.LOG and not rule.constrains_source_port
+    """Log never decides."""
+    return rule.action is not Action.LOG
+
+
+def _source_port_names(ruleset: Ruleset) -> frozenset[str]:
+    """The names of named source ports: the sources' named ports of these tell them apart."""
+    return frozenset(
+        entry.name
+        for direction in Direction
+        for tier in ruleset.tiers(direction)
+        for policy in tier.policies
+        for rule in policy.rules
+        if _decides(rule)
+        for entry in (*rule.source_ports, *rule.not_source_ports)
+        if entry.name is not None
+    )
 
 
 def _questions(ruleset: Ruleset) -> tuple[Questions, Questions]:
@@ -330,7 +348,7 @@ def _walk(
     direction: Direction,
     local: Classes,
     remote: Classes,
-    port_vectors: _PortVectors,
+    vectors: tuple[_PortVectors, _SourcePortVectors],
     ports: slice,
 ) -> BoolArray:
     """verdict[port, local class, remote class] of `direction` for the `ports` of `port_vectors`,
@@ -340,6 +358,7 @@ def _walk(
     tier's end action) has decided, `passed` those a Pass rule sent on to the next tier; a rule
     only takes the pairs still open, which is first-match for every pair at once.
     """
+    port_vectors, source_vectors = vectors
     shape = (len(range(*ports.indices(len(port_vectors.ports)))), local.count, remote.count)
     decided = np.zeros(shape, dtype=bool)
     result = np.zeros(shape, dtype=bool)
@@ -364,6 +383,11 @@ def _walk(
                 port_ok = port_ok[ports]
                 if not port_ok.any():
                     continue
+                source_ok = source_vectors.of(rule)  # [port, source class]; None: every one
+                if source_ok is not None:
+                    source_ok = source_ok[ports]
+                    if not source_ok.any():
+                        continue
                 rows = subjects
                 if rule.ip_version is not None:
                     rows = rows & local.has_family(rule.ip_version)
@@ -380,8 +404,12 @@ def _walk(
                     continue
                 if at_destination:
                     hit = port_ok[:, row_index][:, :, None]
+                    if source_ok is not None:
+                        hit = hit & source_ok[:, col_index][:, None, :]
                 else:
                     hit = port_ok[:, col_index][:, None, :]
+                    if source_ok is not None:
+                        hit = hit & source_ok[:, row_index][:, :, None]
                 block = _block(row_index, col_index, local.count, remote.count)
                 taken = decided[block] if passed is None else decided[block] | passed[block]
                 fresh = hit & ~taken
@@ -496,3 +524,34 @@ def _port_matches(rule: Rule, port: FlowPort, endpoint: EndpointInfo | None) -> 
     if not rule.matches_port(port, endpoint):
         return False
     return rule.ports is None or any(entry.matches(port, endpoint) for entry in rule.ports)
+
+
+class _SourcePortVectors:
+    """ok[port, source class] of a rule's source-port criterion (Rule.matches_source_port, the
+    evaluator's): None when the rule has none. Without names it depends on the protocol only;
+    names resolve on the source, once per distinct map of the names in use."""
+
+    def __init__(self, ports: Sequence[FlowPort], source: Classes) -> None:
+        self.ports = tuple(ports)
+        self.source = source
+        self._known: dict[tuple[object, ...], BoolArray | None] = {}
+
+    def of(self, rule: Rule) -> BoolArray | None:
+        if not rule.constrains_source_port:
+            return None
+        key = (rule.source_ports, rule.not_source_ports)
+        if key not in self._known:
+            self._known[key] = self._compute(rule)
+        return self._known[key]
+
+    def _compute(self, rule: Rule) -> BoolArray:
+        ports, source = self.ports, self.source
+        if rule.names_source_port:
+            maps = source.port_map_endpoints
+            per_map = np.array(
+                [[rule.matches_source_port(p.protocol, e) for e in maps] for p in ports], dtype=bool
+            ).reshape(len(ports), len(maps))
+            ok: BoolArray = per_map[:, source.port_map]
+            return ok
+        flat = np.array([rule.matches_source_port(p.protocol, None) for p in ports], dtype=bool)
+        return np.broadcast_to(flat[:, None], (len(ports), source.count))

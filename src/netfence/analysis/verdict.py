@@ -100,6 +100,7 @@ def _side(ruleset: Ruleset, direction: Direction, local: Party, remote: Party, f
         return SideVerdict(direction, None, True, Reason.NOT_AN_ENDPOINT)
     me = local.endpoint.id
     destination = flow.destination.endpoint
+    source = flow.source.endpoint
     tiers = ruleset.tiers(direction)
     selecting = tuple(p.ref for tier in tiers for p in tier.policies if me in p.subjects)
     for tier in tiers:
@@ -111,7 +112,7 @@ def _side(ruleset: Ruleset, direction: Direction, local: Party, remote: Party, f
             for rule in policy.rules:
                 if rule.action is Action.LOG:
                     continue  # Log records the packet and never decides
-                hit = _match(rule, local, remote, flow.port, destination)
+                hit = _match(rule, local, remote, flow.port, destination, source)
                 if hit is None:
                     continue
                 if rule.action is Action.PASS:
@@ -129,10 +130,20 @@ def _side(ruleset: Ruleset, direction: Direction, local: Party, remote: Party, f
 
 
 def _match(
-    rule: Rule, local: Party, remote: Party, port: FlowPort, destination: EndpointInfo | None
+    rule: Rule,
+    local: Party,
+    remote: Party,
+    port: FlowPort,
+    destination: EndpointInfo | None,
+    source: EndpointInfo | None,
 ) -> tuple[int | None, int | None] | None:
-    """(peer index, port index) of the first matching entries, or None when the rule does not match."""
+    """(peer index, port index) of the first matching entries, or None when the rule does not match.
+
+    The source port is the client's ephemeral one: a source-port criterion matches when it holds
+    for every ephemeral port (Rule.matches_source_port), named ports resolved on the source."""
     if not rule.matches_port(port, destination):
+        return None
+    if not rule.matches_source_port(port.protocol, source):
         return None
     remote_addresses = remote.addresses
     local_addresses = local.addresses

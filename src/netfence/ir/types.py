@@ -9,7 +9,11 @@ from ipaddress import ip_network
 
 from netfence.model.endpoints import EndpointId, IPAddress
 from netfence.model.policies import Direction, IPNetwork, PolicyKind
-from netfence.model.ports import ICMP_ECHO_REQUEST, FlowPort, Protocol, RuleProtocol
+from netfence.model.ports import ICMP_ECHO_REQUEST, PORTED_PROTOCOLS, FlowPort, Protocol, RuleProtocol
+
+#: The source ports a client picks from: Linux's default net.ipv4.ip_local_port_range (set per
+#: network namespace), both ends included. A flow's source port is one of these.
+EPHEMERAL_PORTS: tuple[int, int] = (32768, 60999)
 
 
 class Action(StrEnum):
@@ -202,6 +206,36 @@ class IcmpMatch:
         return self.type == kind and (self.code is None or self.code == code)
 
 
+class SourcePortMatch(StrEnum):
+    """How a rule's source-port criterion holds over the ephemeral ports (EPHEMERAL_PORTS)."""
+
+    #: For every one: the criterion matches.
+    ALL = "all"
+    #: For none: it does not match.
+    NONE = "none"
+    #: For some only: the verdict depends on the port the client picks. netfence reads the
+    #: criterion as not matching (lint check source-port-split says so).
+    SOME = "some"
+
+
+def _port_spans(entries: Sequence[PortMatch], protocol: Protocol, source: EndpointInfo | None) -> list[tuple[int, int]]:
+    """The port ranges of the entries that apply to `protocol`, names resolved on `source`."""
+    found: list[tuple[int, int]] = []
+    for entry in entries:
+        if entry.protocol is not None and entry.protocol != protocol:
+            continue
+        if entry.name is not None:
+            number = source.resolve_port(entry.name, protocol) if source is not None else None
+            if number is not None:
+                found.append((number, number))
+        elif entry.start is None:
+            if entry.protocol is not None:
+                found.append((0, 65535))  # every port of its protocol
+        else:
+            found.append((entry.start, entry.end if entry.end is not None else entry.start))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A rule matches a flow when every criterion it has holds."""
@@ -218,8 +252,8 @@ class Rule:
     not_protocol: RuleProtocol | None = None
     icmp: IcmpMatch | None = None
     not_icmp: IcmpMatch | None = None
-    #: Source ports (Calico source.ports / notPorts). A flow's source port is an unknown
-    #: ephemeral one, so the analysis never matches a rule that constrains it.
+    #: Source ports (Calico source.ports / notPorts); names resolve on the source endpoint. A
+    #: flow's source port is an ephemeral one (EPHEMERAL_PORTS): see source_port_match.
     source_ports: tuple[PortMatch, ...] = ()
     not_source_ports: tuple[PortMatch, ...] = ()
     #: 4 or 6: only addresses of that family.
@@ -232,10 +266,49 @@ class Rule:
     def constrains_source_port(self) -> bool:
         return bool(self.source_ports or self.not_source_ports)
 
+    @property
+    def names_source_port(self) -> bool:
+        return any(entry.name is not None for entry in (*self.source_ports, *self.not_source_ports))
+
+    def source_port_match(self, protocol: Protocol, source: EndpointInfo | None) -> SourcePortMatch:
+        """How the source-port criterion (source_ports and not_source_ports together) holds for
+        a flow of `protocol` from `source` (None: an address outside the ruleset), over every
+        ephemeral port the client may pick.
+
+        A protocol without ports has no source port: source_ports never match it, and
+        not_source_ports exclude nothing of it. Named entries resolve on the source endpoint
+        (its first port of that name and protocol); one the source does not declare matches no
+        port.
+        """
+        if not self.source_ports and not self.not_source_ports:
+            return SourcePortMatch.ALL
+        if protocol not in PORTED_PROTOCOLS:
+            return SourcePortMatch.NONE if self.source_ports else SourcePortMatch.ALL
+        low, high = EPHEMERAL_PORTS
+        wanted = _port_spans(self.source_ports, protocol, source) if self.source_ports else [(low, high)]
+        held: list[tuple[int, int]] = []  # merged, within the ephemeral ports
+        for a, b in sorted((max(a, low), min(b, high)) for a, b in wanted):
+            if a > b:
+                continue
+            if held and a <= held[-1][1] + 1:
+                held[-1] = (held[-1][0], max(held[-1][1], b))
+            else:
+                held.append((a, b))
+        for start, end in _port_spans(self.not_source_ports, protocol, source):
+            held = [part for a, b in held for part in ((a, min(b, start - 1)), (max(a, end + 1), b)) if part[0] <= part[1]]
+        covered = sum(b - a + 1 for a, b in held)
+        if covered == 0:
+            return SourcePortMatch.NONE
+        return SourcePortMatch.ALL if covered == high - low + 1 else SourcePortMatch.SOME
+
+    def matches_source_port(self, protocol: Protocol, source: EndpointInfo | None) -> bool:
+        """Whether the source-port criterion matches: it must hold for every ephemeral port (a
+        criterion that holds for some only depends on the client's pick, and does not match)."""
+        return self.source_port_match(protocol, source) is SourcePortMatch.ALL
+
     def matches_port(self, flow: FlowPort, destination: EndpointInfo | None) -> bool:
-        """The protocol, port and ICMP criteria (the addresses are matched apart)."""
-        if self.constrains_source_port:
-            return False
+        """The protocol, destination port and ICMP criteria (the addresses and the source port
+        are matched apart: matches_source_port)."""
         if self.protocol is not None and flow.protocol != self.protocol:
             return False
         if self.not_protocol is not None and flow.protocol == self.not_protocol:

@@ -816,11 +816,41 @@ def test_rules_with_ports_never_match_icmp(cluster: World) -> None:
     isolated(ingress(c, "web/client", "web/old", "ICMP"))
 
 
-def test_a_rule_on_source_ports_never_matches_a_flow(cluster: World) -> None:
-    rules = [rule("Deny", protocol="TCP", source={"ports": ["1024:65535"]}), rule("Deny", protocol="TCP", source={"notPorts": [1]}), rule("Allow")]
+def test_a_source_port_criterion_matches_when_it_holds_for_every_ephemeral_port(cluster: World) -> None:
+    """The client's source port is one of 32768-60999 (Linux's default ip_local_port_range): a
+    criterion holding for all of them matches, one holding for none or only some does not."""
+    rules = [
+        rule("Deny", protocol="TCP", source={"ports": ["1:1023"]}),  # none of them
+        rule("Deny", protocol="TCP", source={"ports": ["40000:50000"]}),  # some: read as not matching
+        rule("Deny", protocol="TCP", source={"notPorts": ["32768:40000"]}),  # some
+        rule("Allow", protocol="TCP", source={"ports": ["1024:65535"]}),  # all of them
+        rule("Allow", protocol="UDP", source={"notPorts": [53, "61000:65535"]}),  # all of them
+    ]
     c = cluster(*base(), gnp("p", selector="app == 'a'", types=["Ingress", "Egress"], ingress=rules, egress=rules))
-    by_rule(ingress(c, "dev/b", "dev/a"), "GlobalNetworkPolicy p ingress[2]")
-    by_rule(egress(c, "dev/a", "dev/b"), "GlobalNetworkPolicy p egress[2]")
+    by_rule(ingress(c, "dev/b", "dev/a"), "GlobalNetworkPolicy p ingress[3]")
+    by_rule(egress(c, "dev/a", "dev/b"), "GlobalNetworkPolicy p egress[3]")
+    by_rule(ingress(c, "dev/b", "dev/a", "53/UDP"), "GlobalNetworkPolicy p ingress[4]")
+
+
+def test_a_named_source_port_resolves_on_the_source_endpoint(cluster: World) -> None:
+    objects = [
+        namespace("web"),
+        pod("web", "server", {"role": "web"}, "10.1.0.1"),
+        pod("web", "low", {"role": "client"}, "10.1.0.2", ports=[("src", 80, "TCP")]),
+        pod("web", "high", {"role": "client"}, "10.1.0.3", ports=[("src", 40000, "TCP")]),
+        pod("web", "none", {"role": "client"}, "10.1.0.4"),
+    ]
+    # notPorts excludes the source's own port of that name: 80 leaves every ephemeral port, 40000
+    # splits them (not matching); a source without the name excludes nothing.
+    rules = [rule("Allow", protocol="TCP", source={"notPorts": ["src"]})]
+    c = cluster(*objects, calico_np("web", "p", selector="role == 'web'", ingress=rules))
+    by_rule(ingress(c, "web/low", "web/server"), "CalicoNetworkPolicy web/p ingress[0]")
+    by_rule(ingress(c, "web/none", "web/server"), "CalicoNetworkPolicy web/p ingress[0]")
+    isolated(ingress(c, "web/high", "web/server"))
+    # A named port is one number: it never holds for every ephemeral port.
+    c = cluster(*objects, calico_np("web", "p", selector="role == 'web'", ingress=[rule("Allow", source={"ports": ["src"]})]))
+    for client in ("web/low", "web/high", "web/none"):
+        isolated(ingress(c, client, "web/server"))
 
 
 # --- 2.8.5 services ---------------------------------------------------------------------------

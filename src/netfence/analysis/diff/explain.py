@@ -103,13 +103,15 @@ class Explainer:
         holder = {v: infos[k] for k, v in reversed(list(enumerate(named_of.tolist())))}
         codes = (local_key * len(named) + named_of[destination]) * len(self.ports) + p
         triples, _, triple_of = unique_codes(codes)
-        port_keys: dict[tuple[bool, ...], int] = {}
+        port_keys: dict[tuple[object, ...], int] = {}
         port_ids = np.empty(len(triples), dtype=np.int64)
         for i, code in enumerate(triples.tolist()):
             rest, q = divmod(code, len(self.ports))
             lk, n = divmod(rest, len(named))
             rules = [rule for policy in side.selecting(direction, local_sets[lk]) for rule in policy.rules.rules]
-            hits = tuple(_port_hit(rule, self.ports[q], holder[n]) for rule in rules)
+            hits: tuple[object, ...] = tuple(_port_hit(rule, self.ports[q], holder[n]) for rule in rules)
+            if any(rule.names_source_port for rule in rules):
+                hits = (*hits, q)  # the source's named ports decide, per port (its protocol)
             port_ids[i] = port_keys.setdefault(hits, len(port_keys))
         port_key = port_ids[triple_of]
 
@@ -148,7 +150,11 @@ def unique_codes(codes: IntArray) -> tuple[IntArray, IntArray, IntArray]:
 
 
 def _port_hit(rule: Rule, port: FlowPort, destination: EndpointInfo) -> bool:
+    """Whether the rule's port criteria admit the port; source ports too unless they are named
+    (those resolve on the source, which the local and remote keys tell apart)."""
     if not rule.matches_port(port, destination):
+        return False
+    if not rule.names_source_port and not rule.matches_source_port(port.protocol, None):
         return False
     return rule.ports is None or any(entry.matches(port, destination) for entry in rule.ports)
 

@@ -60,6 +60,8 @@ class Questions:
         self.policies: dict[Direction, list[PolicyQuestions]] = {d: [] for d in Direction}
         #: Whether a rule of the direction names a port (then the destination's named ports count).
         self.named: dict[Direction, bool] = {d: False for d in Direction}
+        #: Whether a rule of the direction names a source port (then the source's named ports count).
+        self.named_source: dict[Direction, bool] = {d: False for d in Direction}
         for direction in Direction:
             for t, tier in enumerate(ruleset.tiers(direction)):
                 for policy in tier.policies:
@@ -82,6 +84,7 @@ class Questions:
         for rule in policy.rules:
             for entry in (*(rule.ports or ()), *rule.not_ports):
                 self.named[direction] |= entry.name is not None
+            self.named_source[direction] |= rule.names_source_port
             for name in _searched_fields(type(rule)):
                 sets: set[int] = set()
                 blocks: set[int] = set()
@@ -137,8 +140,14 @@ class Questions:
         sets = self.membership.get(info.id, frozenset()) & self.local_sets[direction]
         blocks = self.local_blocks[direction]
         addresses = tuple((version, found & blocks) for version, found in self.addresses(info))
-        ports = info.named_ports if direction is Direction.INGRESS and self.named[direction] else ()
+        ports = info.named_ports if self._named_ports_count(direction, local=True) else ()
         return sets, (addresses, ports, info.default_action)
+
+    def _named_ports_count(self, direction: Direction, *, local: bool) -> bool:
+        """Whether the named ports of a direction's local (or remote) endpoint matter: the
+        destination's for named ports, the source's for named source ports."""
+        destination = (direction is Direction.INGRESS) == local
+        return self.named[direction] if destination else self.named_source[direction]
 
     def selecting(self, direction: Direction, sets: frozenset[int]) -> tuple[PolicyQuestions, ...]:
         """The policies selecting an endpoint with these local sets, in evaluation order."""
@@ -162,7 +171,7 @@ class Questions:
     def remote_key(self, direction: Direction, relevant: Relevant, info: EndpointInfo) -> Hashable:
         """What the policies behind `relevant` ask of the remote endpoint."""
         addresses = tuple((version, found & relevant.blocks) for version, found in self.addresses(info))
-        ports = info.named_ports if direction is Direction.EGRESS and self.named[direction] else ()
+        ports = info.named_ports if self._named_ports_count(direction, local=False) else ()
         return self.membership.get(info.id, frozenset()) & relevant.sets, addresses, ports
 
     def reduced(self, direction: Direction, sets: frozenset[int]) -> Ruleset:
