@@ -282,9 +282,19 @@ class Rule:
         """
         if not self.source_ports and not self.not_source_ports:
             return SourcePortMatch.ALL
-        if protocol not in PORTED_PROTOCOLS:
-            return SourcePortMatch.NONE if self.source_ports else SourcePortMatch.ALL
         low, high = EPHEMERAL_PORTS
+        held = self.source_port_spans(protocol, source)
+        covered = sum(b - a + 1 for a, b in held)
+        if covered == 0:
+            return SourcePortMatch.NONE
+        return SourcePortMatch.ALL if covered == high - low + 1 else SourcePortMatch.SOME
+
+    def source_port_spans(self, protocol: Protocol, source: EndpointInfo | None) -> list[tuple[int, int]]:
+        """The ephemeral ports (EPHEMERAL_PORTS) the source-port criterion holds for, as sorted
+        disjoint ranges: the ones source_ports name (all without them), less not_source_ports."""
+        low, high = EPHEMERAL_PORTS
+        if protocol not in PORTED_PROTOCOLS:
+            return [] if self.source_ports else [(low, high)]
         wanted = _port_spans(self.source_ports, protocol, source) if self.source_ports else [(low, high)]
         held: list[tuple[int, int]] = []  # merged, within the ephemeral ports
         for a, b in sorted((max(a, low), min(b, high)) for a, b in wanted):
@@ -296,14 +306,13 @@ class Rule:
                 held.append((a, b))
         for start, end in _port_spans(self.not_source_ports, protocol, source):
             held = [part for a, b in held for part in ((a, min(b, start - 1)), (max(a, end + 1), b)) if part[0] <= part[1]]
-        covered = sum(b - a + 1 for a, b in held)
-        if covered == 0:
-            return SourcePortMatch.NONE
-        return SourcePortMatch.ALL if covered == high - low + 1 else SourcePortMatch.SOME
+        return held
 
     def matches_source_port(self, protocol: Protocol, source: EndpointInfo | None) -> bool:
         """Whether the source-port criterion matches: it must hold for every ephemeral port (a
         criterion that holds for some only depends on the client's pick, and does not match)."""
+        if not self.source_ports and not self.not_source_ports:
+            return True
         return self.source_port_match(protocol, source) is SourcePortMatch.ALL
 
     def matches_port(self, flow: FlowPort, destination: EndpointInfo | None) -> bool:

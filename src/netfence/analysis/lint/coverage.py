@@ -68,7 +68,12 @@ def _covered(context: Context) -> list[Covered]:
             passed = False
             for policy in tier.policies:
                 for rule in policy.rules:
-                    if rule.action not in DECIDING or rule.constrains_source_port:
+                    if rule.action not in DECIDING:
+                        continue
+                    if rule.constrains_source_port:
+                        # Neither judged nor covering (its source ports are not compared), but a
+                        # Pass on source ports still lets flows skip the rest of its tier.
+                        passed |= rule.action is Action.PASS
                         continue
                     placed = _Placed(t, policy, rule, passed, _local(context, policy, rule))
                     passed |= rule.action is Action.PASS

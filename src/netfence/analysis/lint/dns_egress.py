@@ -113,7 +113,9 @@ def _could_allow(context: Context, endpoint: EndpointId, port: FlowPort) -> bool
     """Whether an Allow rule of the policies selecting the endpoint admits the port towards some
     destination (a named port might)."""
     for rule in _rules(context, endpoint):
-        if rule.action is not Action.ALLOW or rule.constrains_source_port:
+        if rule.action is not Action.ALLOW:
+            continue
+        if rule.constrains_source_port and not rule.matches_source_port(port.protocol, context.endpoint(endpoint)):
             continue
         if any(entry.name is not None for entry in rule.ports or ()):
             return True

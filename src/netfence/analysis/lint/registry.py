@@ -17,6 +17,7 @@ from netfence.analysis.lint import (
     rules_ignored,
     selects_nothing,
     shadowed_rule,
+    source_port_split,
     split_peers,
     tier_order,
 )
@@ -31,6 +32,7 @@ CHECKS: tuple[Check, ...] = (
     split_peers.CHECK,
     dns_egress.CHECK,
     named_ports.CHECK,
+    source_port_split.CHECK,
     shadowed_rule.CHECK,
     redundant_rule.CHECK,
     ingress_snat.CHECK,
