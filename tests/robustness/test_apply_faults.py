@@ -6,13 +6,17 @@ own faults — API server errors, restarts — are tested with the agent):
 - a node network namespace that is gone, or vanishes while tables are being applied, is a
   DataplaneError (one line, exit 2 from the CLI), never a traceback;
 - `nft -f` killed with SIGKILL at random points of a large transition — or the whole process group
-  of a Python process applying it — leaves the old table or the new one, never a mix.
+  of a Python process applying it — leaves the old table or the new one, never a mix;
+- a transaction cut short can still parse and apply half a table, so nft gets every script whole,
+  as a file written before it starts (a pipe's writer killed halfway would hand it a cut one); the
+  process applying it killed alone while nft runs on leaves the new table.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -299,3 +303,62 @@ def test_sigkill_of_a_process_applying_a_table_leaves_the_old_or_the_new_table(n
     # Most of the time goes to starting Python: kill in the later part, where nft runs.
     found = kill_trials(netns, start, kill, (0.5, 1.3))
     assert found["mix"] == 0, found
+
+
+# --- a script cut short ------------------------------------------------------------------------------
+
+
+def test_a_transaction_cut_short_can_still_apply_half_a_table(netns: str) -> None:
+    """Why nft never reads a script from a pipe: cut in the middle of a port number, after the
+    `flush table` of a transition, the transaction parses and would empty most chains."""
+    script = transition_script(OLD.names(), NEW)
+    flushed = script.index("flush table")
+    cut = script.index(" tcp dport ", flushed) + len(" tcp dport ") + 1  # `tcp dport 4` of `tcp dport 4711`
+    apply_script(OLD.replace_script(), netns)
+    checked = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "nft", "--check", "-f", "-"],
+                             input=script[:cut], capture_output=True, text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+
+
+def wrapped_nft(folder: Path, delay: float) -> dict[str, str]:
+    """An environment whose `nft` notes what its standard input is and keeps a copy of the script
+    (when that does not take it from nft), waits `delay` s before an apply, then runs the real one."""
+    (folder / "bin").mkdir()
+    wrapper = folder / "bin" / "nft"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'stdin=$(readlink /proc/$$/fd/0); echo "$$ $stdin" >> {folder}/runs\n'
+        f'case "$stdin" in pipe:*) ;; *) cat /proc/$$/fd/0 > {folder}/script.$$ ;; esac\n'
+        f'case " $* " in *" --check "*) ;; *) sleep {delay} ;; esac\n'
+        f'exec {shutil.which("nft") or "/usr/sbin/nft"} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder / 'bin'}:{os.environ['PATH']}"}
+
+
+def test_nft_reads_every_script_whole_and_outlives_the_process_applying_it(netns: str, tmp_path: Path) -> None:
+    """The applying process SIGKILLed alone (the OOM killer, kill -9 of the agent) while its nft
+    waits to start: nft still gets the whole script (not the 64 KiB a pipe holds) and applies it."""
+    script = transition_script(OLD.names(), NEW)
+    assert len(script) > 65536  # more than a pipe holds: a pipe's writer would still be writing
+    apply_script(OLD.replace_script(), netns)
+    new = reference_listings()[1]
+    source = tmp_path / "script.nft"
+    source.write_text(script)
+    env = wrapped_nft(tmp_path, 0.5)
+    program = "import sys; from netfence.dataplane.apply import apply_script; apply_script(open(sys.argv[1]).read(), sys.argv[2])"
+    proc = subprocess.Popen([sys.executable, "-c", program, str(source), netns], env=env)
+    runs = tmp_path / "runs"
+    deadline = time.monotonic() + 20
+    while not runs.exists() or len(runs.read_text().splitlines()) < 2:  # the check, then the apply
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for line in runs.read_text().splitlines():
+        pid, stdin = line.split(" ", 1)
+        assert not stdin.startswith("pipe:"), stdin
+        while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
+        assert (tmp_path / f"script.{pid}").read_text() == script
+    assert read_table(netns) == new

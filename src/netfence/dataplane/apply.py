@@ -1,16 +1,20 @@
 """Apply a rendered ruleset to a node's kernel: `nft --check`, then one atomic `nft -f`.
 
 The nft CLI is driven as a subprocess (argument lists, never a shell), inside the node's
-network namespace through nsenter when one is named. A failed check or apply leaves the
+network namespace through nsenter when one is named; a script reaches it whole, as a file
+(never a pipe that a dying writer could cut short). A failed check or apply leaves the
 kernel's table exactly as it was: the last good ruleset stays.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from netfence.dataplane.nft.objects import (
     TABLE_FAMILY,
@@ -38,14 +42,45 @@ def _command(args: Sequence[str], netns: str | None) -> list[str]:
 
 
 def run_nft(args: Sequence[str], netns: str | None, stdin: str | None = None) -> str:
+    """Run nft; `stdin` (a script for `-f -`) is handed over whole, as a file written before nft
+    starts (see `_whole`)."""
     try:
-        proc = subprocess.run(_command(args, netns), input=stdin, capture_output=True, text=True, check=False)
+        if stdin is None:
+            proc = subprocess.run(_command(args, netns), capture_output=True, text=True, check=False)
+        else:
+            with _whole(stdin) as script:
+                proc = subprocess.run(_command(args, netns), stdin=script, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
         raise DataplaneError(f"cannot run nft: {exc.strerror}: {exc.filename}") from None
     if proc.returncode != 0:
         where = f" in network namespace {netns}" if netns else ""
         raise DataplaneError(f"nft {' '.join(args)}{where} failed: {proc.stderr.strip()}")
     return proc.stdout
+
+
+def _whole(text: str) -> BinaryIO:
+    """`text` in an anonymous in-memory file, rewound: nft's standard input.
+
+    Not a pipe: a pipe is written while nft runs, and if this process dies meanwhile (kill -9 of
+    the agent alone, the OOM killer) nft reads a script cut short, then end of file. A cut
+    transaction can still parse (a rule cut before its verdict or inside a port number, after a
+    `flush table`), and the kernel would apply half a table. A file is whole before nft starts:
+    nft gets all of the script or is never started. memfd needs no writable filesystem (the
+    agent's root filesystem is read-only); a temporary file where there is no memfd.
+    """
+    try:
+        fd = os.memfd_create("netfence-nft", os.MFD_CLOEXEC)
+        handle: BinaryIO = os.fdopen(fd, "w+b")
+    except (AttributeError, OSError):
+        handle = tempfile.TemporaryFile()
+    try:
+        handle.write(text.encode())
+        handle.flush()
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def apply_script(script: str, netns: str | None) -> None:
