@@ -103,6 +103,7 @@ def test_an_api_server_fault_keeps_the_last_good_table_and_the_agent_recovers_by
     run, kernel, source = agent()
     wait_until(lambda: [k for k, _ in kernel.applied] == ["create"] and run.ready, what="the first sync")
     good, applied = kernel.view, list(kernel.applied)
+    server.wait_for_watches(len(source.informers))  # none still connecting from before the fault
 
     injected = server.inject(**FAULTS[fault])
     server.expire()  # every watch that resumes gets 410: lists are asked for again too
