@@ -3,8 +3,9 @@
 The firewall (dataplane/host.py) is walked here as the kernel walks it, packet by packet: the
 hook's gate, the tier chains, every test of every rule. For each draw one endpoint becomes the
 host; every flow to and from it on every address pair and port must get the verdict `evaluate`
-gives the host's side. Rules on source ports are left out: the analysis never matches them (a
-flow's source port is an unknown ephemeral one), the kernel does.
+gives the host's side, whichever ephemeral source port (32768-60999) the client picks. Source-port
+criteria that hold for some of those ports only are left out: the analysis reads them as not
+matching, the kernel's verdict depends on the pick (lint check source-port-split).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from ir_strategies import IR_FLOW_PORTS, rulesets
 
 from netfence.analysis.verdict import Flow, Party, evaluate
 from netfence.dataplane.host import HostFirewall, Match, Verdict, compile_host
-from netfence.ir.types import EndpointInfo, EndpointKind, Ruleset, Tier
+from netfence.ir.types import EPHEMERAL_PORTS, EndpointInfo, EndpointKind, Rule, Ruleset, SourcePortMatch, Tier
 from netfence.model.endpoints import IPAddress
 from netfence.model.policies import Direction
-from netfence.model.ports import FlowPort, Protocol
+from netfence.model.ports import PORTED_PROTOCOLS, FlowPort, Protocol
 
 DIFFERENTIAL = settings(max_examples=300, deadline=None)
 #: Addresses no drawn endpoint may hold, and some that endpoints often hold.
@@ -29,16 +30,26 @@ OUTSIDE = tuple(ip_address(a) for a in ("10.0.0.9", "10.0.1.2", "192.0.2.1", "fd
 ECHO_REQUEST = (8, 0)
 
 
-def without_source_ports(ruleset: Ruleset) -> Ruleset:
+#: Source ports a client may pick: the ends and the middle of the ephemeral range.
+SOURCE_PORTS = (EPHEMERAL_PORTS[0], 40000, 45000, EPHEMERAL_PORTS[1])
+
+
+def without_split_source_ports(ruleset: Ruleset) -> Ruleset:
+    """The ruleset without the source-port criteria that split the ephemeral range for some
+    protocol and source."""
+    sources = (None, *ruleset.endpoints)
+
+    def kept(rule: Rule) -> Rule:
+        split = any(
+            rule.source_port_match(protocol, source) is SourcePortMatch.SOME
+            for protocol in PORTED_PROTOCOLS
+            for source in sources
+        )
+        return replace(rule, source_ports=(), not_source_ports=()) if split else rule
+
     def tiers(items: tuple[Tier, ...]) -> tuple[Tier, ...]:
         return tuple(
-            replace(
-                tier,
-                policies=tuple(
-                    replace(p, rules=tuple(replace(r, source_ports=(), not_source_ports=()) for r in p.rules))
-                    for p in tier.policies
-                ),
-            )
+            replace(tier, policies=tuple(replace(p, rules=tuple(kept(r) for r in p.rules)) for p in tier.policies))
             for tier in items
         )
 
@@ -50,7 +61,7 @@ def as_host(ruleset: Ruleset, host: EndpointInfo) -> Ruleset:
     return Ruleset(endpoints, ruleset.ingress, ruleset.egress, ruleset.default_action)
 
 
-def holds(match: Match, local: IPAddress, remote: IPAddress, port: FlowPort) -> bool:
+def holds(match: Match, local: IPAddress, remote: IPAddress, port: FlowPort, source_port: int) -> bool:
     """Whether a packet of the flow passes every test of `match`, as nft and iptables test it."""
     if match.family is not None and match.family != local.version:
         return False
@@ -73,6 +84,13 @@ def holds(match: Match, local: IPAddress, remote: IPAddress, port: FlowPort) -> 
         return False
     if match.not_dports and within(match.not_dports):
         return False
+    if match.sports or match.not_sports:
+        if port.port is None:
+            return False  # a source port test needs a packet with ports
+        if match.sports and not any(a <= source_port <= b for a, b in match.sports):
+            return False
+        if any(a <= source_port <= b for a, b in match.not_sports):
+            return False
     for icmp, negate in ((match.icmp, False), (match.not_icmp, True)):
         if icmp is None:
             continue
@@ -85,7 +103,9 @@ def holds(match: Match, local: IPAddress, remote: IPAddress, port: FlowPort) -> 
     return True
 
 
-def walk(firewall: HostFirewall, direction: Direction, local: IPAddress, remote: IPAddress, port: FlowPort) -> bool:
+def walk(
+    firewall: HostFirewall, direction: Direction, local: IPAddress, remote: IPAddress, port: FlowPort, source_port: int
+) -> bool:
     """The verdict of the host's hook for the first packet of the flow."""
     name = firewall.entry(direction)
     if name is None:
@@ -93,7 +113,7 @@ def walk(firewall: HostFirewall, direction: Direction, local: IPAddress, remote:
     chains = {chain.name: chain for chain in firewall.chains}
     for _ in range(len(chains) + 1):
         for rule in chains[name].rules:
-            if not holds(rule.match, local, remote, port):
+            if not holds(rule.match, local, remote, port, source_port):
                 continue
             if rule.verdict is Verdict.ACCEPT:
                 return True
@@ -116,7 +136,7 @@ def test_host_firewall_gives_every_flow_the_evaluators_verdict_for_the_hosts_sid
     candidates = [e for e in ruleset.endpoints if e.ips]
     assume(candidates)
     host = data.draw(st.sampled_from(candidates))
-    ruleset = as_host(without_source_ports(ruleset), host)
+    ruleset = as_host(without_split_source_ports(ruleset), host)
     host = ruleset.endpoint(host.id)  # type: ignore[assignment]
     assert host is not None
     note(repr(ruleset))
@@ -143,9 +163,13 @@ def test_host_firewall_gives_every_flow_the_evaluators_verdict_for_the_hosts_sid
                     continue  # the evaluator's ICMP is an IPv4 echo request
                 egress = evaluate(ruleset, Flow(me, remote, port)).egress.allowed
                 ingress = evaluate(ruleset, Flow(remote, me, port)).ingress.allowed
-                got = (walk(firewall, Direction.EGRESS, local, address, port),
-                       walk(firewall, Direction.INGRESS, local, address, port))  # fmt: skip
-                if got != (egress, ingress):
-                    expected = (egress, ingress)
-                    wrong.append(f"{local} <-> {remote.label} {address} {port}: firewall {got}, evaluate {expected}")
+                for source_port in SOURCE_PORTS:
+                    got = (walk(firewall, Direction.EGRESS, local, address, port, source_port),
+                           walk(firewall, Direction.INGRESS, local, address, port, source_port))  # fmt: skip
+                    if got != (egress, ingress):
+                        expected = (egress, ingress)
+                        wrong.append(
+                            f"{local} <-> {remote.label} {address} {port} from port {source_port}: "
+                            f"firewall {got}, evaluate {expected}"
+                        )
     assert not wrong, "\n".join(wrong)

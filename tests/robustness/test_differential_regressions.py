@@ -90,9 +90,10 @@ def test_the_kernel_agrees_on_not_ports_with_a_named_port(kernel_lab: KernelLab,
 
 
 # Found by compiling the fuzzer's clusters with `nft --check`: a Calico rule on named source ports
-# rendered `th sport { }` (names are not resolved in the dataplane), and nft refused the node's
-# whole table, so no policy of the node could be applied. Such a rule now matches nothing, as in
-# the analysis (which never matches a rule that constrains the ephemeral source port).
+# rendered `th sport { }` (names were not resolved in the dataplane), and nft refused the node's
+# whole table, so no policy of the node could be applied. Named source ports now resolve per
+# source endpoint (`ip saddr . th sport { address . port }`), and a family without any such
+# endpoint gets no set at all: the entry matches nothing there.
 NAMED_SOURCE_PORTS = """
 apiVersion: v1
 kind: Pod
@@ -122,7 +123,13 @@ def named_source_ports_table() -> Table:
 def test_a_rule_on_named_source_ports_compiles_to_no_empty_port_set() -> None:
     statements = [r.statement for c in named_source_ports_table().chains for r in c.rules]
     assert not any("{  }" in s for s in statements), statements
-    assert [s for s in statements if "sport" in s] == ["meta l4proto tcp th sport { 1024 } counter accept"]
+    assert [s for s in statements if "sport" in s] == [
+        "meta nfproto ipv4 meta l4proto . ip saddr . th sport != { tcp . 10.1.0.2 . 53 } counter accept",
+        "meta nfproto ipv4 meta l4proto . ip saddr . th sport { tcp . 10.1.0.2 . 53 } counter accept",
+        "meta nfproto ipv4 meta l4proto tcp th sport { 1024 } counter accept",
+        "meta nfproto ipv4 meta l4proto tcp ip saddr . th sport { 10.1.0.2 . 53 } counter accept",
+        "meta nfproto ipv6 meta l4proto tcp th sport { 1024 } counter accept",
+    ]
 
 
 @pytest.mark.lab

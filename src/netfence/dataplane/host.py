@@ -17,7 +17,9 @@ Layout, per direction that some policy restricts:
   allow). Every chain ends in a verdict, so nothing ever falls back to a hook.
 
 Peers are address sets (the peer's addresses, `except` and exclusions subtracted) per IP
-version. Named ports resolve against the host on ingress and against each destination on egress.
+version. Named ports resolve against the host on ingress and against each destination on egress;
+named source ports against each source on ingress (the peer split by the sources' named ports, as
+destinations are on egress) and against the host on egress. Source ports are the packet's.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from netfence.ir.types import (
     Rule,
     RuleRef,
     Ruleset,
+    port_spans,
     resolve_named_ports,
 )
 from netfence.model.endpoints import EndpointId, IPAddress
@@ -201,21 +204,26 @@ class _Builder:
         local: Spans | None = None
         if rule.local is not None:
             local = sp.intersect(self._peers((rule.local,)), own)
-        if direction is Direction.INGRESS or not _names_ports(rule):
-            destination = self.host if direction is Direction.INGRESS else None
-            variants = [(remote, _l4(rule, destination, resolve=direction is Direction.INGRESS))]
+        ingress = direction is Direction.INGRESS
+        # The remote end resolves names itself when it is the destination (egress, named ports)
+        # or the source (ingress, named source ports): the peer is split by its named ports.
+        if not (_names_ports(rule) if not ingress else rule.names_source_port):
+            destination = self.host if ingress else None
+            source = None if ingress else self.host
+            variants = [(remote, _l4(rule, destination, resolve=ingress, source=source))]
         else:
-            # Egress with named ports: each destination resolves the names itself; addresses of
-            # no endpoint resolve nothing.
+            # Each remote endpoint resolves the names itself; addresses of no endpoint resolve nothing.
             variants = []
             groups: dict[tuple[tuple[str, Protocol, int], ...], list[EndpointInfo]] = {}
             for endpoint in self.ruleset.endpoints:
                 groups.setdefault(endpoint.named_ports, []).append(endpoint)
             for _, members in sorted(groups.items()):
                 addresses = sp.of_addresses(ip for e in members for ip in e.ips)
-                variants.append((sp.intersect(remote, addresses), _l4(rule, members[0], resolve=True)))
+                destination, source = (self.host, members[0]) if ingress else (members[0], self.host)
+                variants.append((sp.intersect(remote, addresses), _l4(rule, destination, resolve=True, source=source)))
             outside = sp.subtract(remote, sp.of_addresses(ip for e in self.ruleset.endpoints for ip in e.ips))
-            variants.append((outside, _l4(rule, None, resolve=True)))
+            destination, source = (self.host, None) if ingress else (None, self.host)
+            variants.append((outside, _l4(rule, destination, resolve=True, source=source)))
         out: list[Match] = []
         for part, (peer, alternatives) in enumerate(variants):
             if not alternatives:
@@ -284,13 +292,16 @@ def _key(protocol: RuleProtocol | None) -> str:
     return str(protocol)
 
 
-def _l4(rule: Rule, destination: EndpointInfo | None, *, resolve: bool) -> list[dict[str, Any]]:
+def _l4(
+    rule: Rule, destination: EndpointInfo | None, *, resolve: bool, source: EndpointInfo | None
+) -> list[dict[str, Any]]:
     """The protocol, port and ICMP tests of a rule as alternatives (any may match), each with at
     most one protocol, so that every backend can write a port or ICMP test next to it.
 
     Semantics are the evaluator's (ir/types.py): port entries test their own protocol (None: any
-    protocol that has ports), named ones resolve on the destination, an ICMP test holds for ICMP
-    packets only, a negated entry excludes only packets of its protocol.
+    protocol that has ports), named ones resolve on the destination (source ports: on `source`,
+    None resolving none), an ICMP test holds for ICMP packets only, a negated entry excludes only
+    packets of its protocol.
     """
     negated = resolve_named_ports(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
     # Only entries that can match a packet: a port test needs a protocol with ports; an entry
@@ -320,7 +331,7 @@ def _l4(rule: Rule, destination: EndpointInfo | None, *, resolve: bool) -> list[
     out: list[dict[str, Any]] = []
     for only, ranges in positive.values():
         if only is not None:
-            out.extend(_one_protocol(rule, only, ranges, negated, excluded))
+            out.extend(_one_protocol(rule, only, ranges, negated, excluded, source))
             continue
         # Any protocol: the protocols the negations and ICMP tests are about get an alternative
         # of their own; the rest is every other protocol.
@@ -332,7 +343,7 @@ def _l4(rule: Rule, destination: EndpointInfo | None, *, resolve: bool) -> list[
             split.append(Protocol.ICMP)
         split = [q for q in dict.fromkeys(split) if q not in excluded]
         for q in split:
-            out.extend(_one_protocol(rule, q, None, negated, excluded))
+            out.extend(_one_protocol(rule, q, None, negated, excluded, source))
         # An ICMP test holds for ICMP packets only, a source port test for protocols with ports.
         if rule.icmp is None and not rule.source_ports:
             out.append({"not_protocols": tuple(sorted({*excluded, *split}, key=_key))})
@@ -345,6 +356,7 @@ def _one_protocol(
     ranges: list[Range] | None,
     negated: Sequence[PortMatch],
     excluded: set[RuleProtocol],
+    source: EndpointInfo | None,
 ) -> list[dict[str, Any]]:
     """The alternative for packets of one protocol (nothing when the rule cannot match them)."""
     if protocol in excluded:
@@ -353,7 +365,10 @@ def _one_protocol(
         return []
     if rule.source_ports and protocol not in PORT_PROTOCOLS:
         return []
-    found: dict[str, Any] = {**(_sources(rule) if protocol in PORT_PROTOCOLS else {}), "protocol": protocol}
+    sources = _sources(rule, protocol, source) if isinstance(protocol, Protocol) and protocol in PORT_PROTOCOLS else {}
+    if sources is None:
+        return []  # no source port can match
+    found: dict[str, Any] = {**sources, "protocol": protocol}
     if ranges is not None:
         found["dports"] = tuple(sorted(set(ranges)))
     if protocol in PORT_PROTOCOLS:
@@ -372,12 +387,19 @@ def _one_protocol(
     return [found]
 
 
-def _sources(rule: Rule) -> dict[str, Any]:
+def _sources(rule: Rule, protocol: Protocol, source: EndpointInfo | None) -> dict[str, Any] | None:
+    """The source-port tests for packets of one protocol with ports (names resolved on `source`);
+    None when no source port can match."""
     found: dict[str, Any] = {}
     if rule.source_ports:
-        found["sports"] = _ranges(rule.source_ports)
+        ranges = port_spans(rule.source_ports, protocol, source)
+        if not ranges:
+            return None
+        found["sports"] = tuple(sorted(set(ranges)))
     if rule.not_source_ports:
-        found["not_sports"] = _ranges(rule.not_source_ports)
+        ranges = port_spans(rule.not_source_ports, protocol, source)
+        if ranges:
+            found["not_sports"] = tuple(sorted(set(ranges)))
     return found
 
 

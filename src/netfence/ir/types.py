@@ -218,8 +218,9 @@ class SourcePortMatch(StrEnum):
     SOME = "some"
 
 
-def _port_spans(entries: Sequence[PortMatch], protocol: Protocol, source: EndpointInfo | None) -> list[tuple[int, int]]:
-    """The port ranges of the entries that apply to `protocol`, names resolved on `source`."""
+def port_spans(entries: Sequence[PortMatch], protocol: Protocol, source: EndpointInfo | None) -> list[tuple[int, int]]:
+    """The port ranges of the entries that apply to `protocol`, names resolved on `source` (its
+    first port of the name and protocol; None or a source without it: the entry has none)."""
     found: list[tuple[int, int]] = []
     for entry in entries:
         if entry.protocol is not None and entry.protocol != protocol:
@@ -295,7 +296,7 @@ class Rule:
         low, high = EPHEMERAL_PORTS
         if protocol not in PORTED_PROTOCOLS:
             return [] if self.source_ports else [(low, high)]
-        wanted = _port_spans(self.source_ports, protocol, source) if self.source_ports else [(low, high)]
+        wanted = port_spans(self.source_ports, protocol, source) if self.source_ports else [(low, high)]
         held: list[tuple[int, int]] = []  # merged, within the ephemeral ports
         for a, b in sorted((max(a, low), min(b, high)) for a, b in wanted):
             if a > b:
@@ -304,7 +305,7 @@ class Rule:
                 held[-1] = (held[-1][0], max(held[-1][1], b))
             else:
                 held.append((a, b))
-        for start, end in _port_spans(self.not_source_ports, protocol, source):
+        for start, end in port_spans(self.not_source_ports, protocol, source):
             held = [part for a, b in held for part in ((a, min(b, start - 1)), (max(a, end + 1), b)) if part[0] <= part[1]]
         return held
 

@@ -201,3 +201,55 @@ def test_a_port_name_in_two_containers_resolves_to_the_first_number_as_in_the_an
     table = compile_node(c.ruleset, None)
     by_pod = dict(table.maps[0].elements)
     assert chain(table, by_pod[interface_name(EndpointId("x/twice"))])[0].startswith("meta l4proto tcp th dport { 80 } ")
+
+
+def calico(ns: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def source_port_pods() -> list[dict[str, Any]]:
+    return [
+        namespace("x"),
+        pod("x", "server", {"role": "server"}, "10.0.0.1", nodeName="n1"),
+        pod("x", "a", {"role": "client"}, "10.0.0.2", nodeName="n1", ports=[("src", 40000, "TCP")]),
+        pod("x", "b", {"role": "client"}, "10.0.0.3", nodeName="n2", ports=[("src", 41000, "TCP")]),
+        pod("x", "c", {"role": "client"}, "10.0.0.4", nodeName="n2", ports=[("src", 53, "UDP")]),
+    ]
+
+
+def test_a_named_source_port_on_ingress_is_an_address_port_set_of_the_peers_declaring_it(cluster: World) -> None:
+    spec = {
+        "selector": "role == 'server'",
+        "ingress": [
+            {"action": "Allow", "protocol": "TCP", "source": {"selector": "role == 'client'", "ports": ["src", 8000]}},
+            {"action": "Allow", "source": {"notPorts": ["src"]}},
+        ],
+    }
+    table = compile_node(cluster(*source_port_pods(), calico("x", "p", spec)).ruleset, "n1")
+    rules = chain(table, "in_c0_t0")
+    assert [r.split(" counter")[0].split("@")[-1].split(" ", 1)[-1] for r in rules[:2]] == [
+        "meta l4proto tcp th sport { 8000 }",
+        "meta l4proto tcp ip saddr . th sport { 10.0.0.2 . 40000, 10.0.0.3 . 41000 }",
+    ]
+    # Without a protocol each pair keeps its own; IPv6 has no such source, so excludes nothing.
+    assert rules[2].startswith(
+        "meta nfproto ipv4 meta l4proto . ip saddr . th sport != { tcp . 10.0.0.2 . 40000, tcp . 10.0.0.3 . 41000, "
+        "udp . 10.0.0.4 . 53 } counter accept"
+    )
+    assert rules[3].startswith("meta nfproto ipv6 counter accept")
+    assert not any("{  }" in r for r in rules)
+
+
+def test_a_named_source_port_on_egress_resolves_on_the_nodes_own_pods(cluster: World) -> None:
+    spec = {
+        "selector": "role == 'client'",
+        "types": ["Egress"],
+        "egress": [{"action": "Allow", "protocol": "TCP", "source": {"ports": ["src"]}}],
+    }
+    c = cluster(*source_port_pods(), calico("x", "p", spec))
+    assert chain(compile_node(c.ruleset, "n1"), "eg_c0_t0")[0].startswith(
+        "meta nfproto ipv4 meta l4proto tcp ip saddr . th sport { 10.0.0.2 . 40000 } counter return"
+    )
+    assert chain(compile_node(c.ruleset, "n2"), "eg_c0_t0")[0].startswith(
+        "meta nfproto ipv4 meta l4proto tcp ip saddr . th sport { 10.0.0.3 . 41000 } counter return"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import resources
+from ipaddress import ip_address
 
 import pytest
 from clusters import Cluster, namespace, pod
@@ -14,6 +15,7 @@ from netfence.dataplane.iptables.render import IptablesError, render_iptables
 from netfence.dataplane.nft.host import render_host
 from netfence.ir.build import build_ruleset
 from netfence.model.endpoints import EndpointId
+from netfence.model.ports import Protocol
 from netfence.sources.load import load_inventory
 
 Make = Callable[..., Cluster]
@@ -222,3 +224,21 @@ def test_ipv6_addresses_gate_and_sets_go_to_ip6tables(cluster: Make) -> None:
     assert "create netfence-local-v6 hash:net family inet6 -exist" in rules.ipset
     assert "add netfence-in-" in rules.ipset and "2001:db8::/64" in rules.ipset
     assert "--match-set netfence-in-" in rules.ip6tables and "--match-set netfence-in-" not in rules.iptables
+
+
+def test_named_source_ports_resolve_on_each_source_on_ingress_and_on_the_host_on_egress(cluster: Make) -> None:
+    policy = gnp(
+        "sources",
+        "  selector: app == 'lb'\n  types: [Ingress, Egress]\n"
+        "  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {ports: [http, sql]}\n"
+        "  egress:\n  - action: Allow\n    protocol: TCP\n    source: {notPorts: [http]}\n",
+    )
+    c = cluster(*shop(), vm(), policy)
+    firewall = compile_host(c.ruleset, VM)
+    incoming = {(r.match.remote.spans if r.match.remote else None, r.match.sports) for r in firewall.chains[0].rules[:-1]}
+    web, db, me = (int(ip_address(a)) for a in ("10.1.0.1", "10.1.0.2", "192.0.2.10"))
+    # Every source that declares a name, the host itself included (it declares http: 8080).
+    assert incoming == {(((web, web),), ((8000, 8000),)), (((db, db),), ((5432, 5432),)), (((me, me),), ((8080, 8080),))}
+    outgoing = firewall.chains[1].rules[0].match
+    assert (outgoing.protocol, outgoing.not_sports) == (Protocol.TCP, ((8080, 8080),))
+    assert "th sport != { 8080 }" in render_host(firewall).render()

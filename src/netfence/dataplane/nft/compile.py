@@ -18,6 +18,11 @@ Layout (one `inet netfence` table per node):
 - Peers are named address sets (ipv4_addr / ipv6_addr, interval) holding pod IPs and ipBlock
   CIDRs with `except` already subtracted. Named ports are resolved per destination: on ingress
   against the local pod, on egress by splitting the peer set by the number the name resolves to.
+- Source ports are the packet's (`th sport`), numbers and ranges as written. A named source port
+  resolves per source endpoint: a set of address . port pairs (`ip saddr . th sport { 10.0.0.5 .
+  53 }`, with `meta l4proto .` in front when the rule has no protocol) over the endpoints the
+  source side can be (the peers on ingress, the node's pods on egress) that declare the name; no
+  such endpoint: the entry matches nothing (an empty set is never written: nft refuses it).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from netfence.ir.types import (
 from netfence.ir.types import Rule as IRRule
 from netfence.model.endpoints import EndpointId
 from netfence.model.policies import Direction
-from netfence.model.ports import Protocol, RuleProtocol
+from netfence.model.ports import PORTED_PROTOCOLS, Protocol, RuleProtocol
 
 _L4_NAMES = {
     Protocol.TCP: "tcp",
@@ -78,7 +83,7 @@ def compile_node(
     # Pods only: host endpoints are a host's own firewall, not a pod interface.
     local = [e for e in ruleset.endpoints if e.kind is EndpointKind.POD and (node is None or e.node == node)]
     names = {e.id: (interfaces or {}).get(e.id) or interface_name(e.id) for e in local}
-    builder = _Builder(ruleset, log=log)
+    builder = _Builder(ruleset, log=log, node_endpoints=frozenset(names))
     maps = []
     for direction in (Direction.INGRESS, Direction.EGRESS):
         entries = []
@@ -114,6 +119,8 @@ class _Builder:
     _compiled: dict[tuple[object, ...], list[Rule]] = field(default_factory=dict)
     _ranges: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     log: LogOptions | None = None
+    #: The pods of the node: the sources of its egress (named source ports resolve on them).
+    node_endpoints: frozenset[EndpointId] = frozenset()
 
     def endpoint_chain(self, direction: Direction, endpoint: EndpointInfo) -> str | None:
         """The first chain of `endpoint`'s class, or None when no policy selects it."""
@@ -177,11 +184,13 @@ class _Builder:
         families = (4, 6) if rule.ip_version is None else (rule.ip_version,)
         peer_ranges = None if rule.peers is None else self._peers_ranges(rule.peers)
         local_ranges = None if rule.local is None else self._peers_ranges((rule.local,))
+        source_ports = {f: self._source_ports(direction, rule, f) for f in families}
         if direction is Direction.INGRESS or not _resolves_names(rule):
             # The destination is the local endpoint (ingress), or no name needs resolving.
             destination = local if direction is Direction.INGRESS else None
-            variants: list[tuple[sp.Spans | None, list[str]]] = [
-                (peer_ranges, _port_variants(rule, destination, resolve=direction is Direction.INGRESS))
+            resolve = direction is Direction.INGRESS
+            variants: list[tuple[sp.Spans | None, dict[int, list[str]]]] = [
+                (peer_ranges, {f: _port_variants(rule, destination, resolve, source_ports[f]) for f in families})
             ]
         else:
             # Egress with named ports: each destination resolves the names itself. Split the
@@ -192,15 +201,19 @@ class _Builder:
                 groups.setdefault(endpoint.named_ports, []).append(endpoint)
             for _, members in sorted(groups.items()):
                 variants.append(
-                    (sp.intersect(peer_ranges, sp.of_addresses(ip for e in members for ip in e.ips)), _port_variants(rule, members[0], resolve=True))
+                    (
+                        sp.intersect(peer_ranges, sp.of_addresses(ip for e in members for ip in e.ips)),
+                        {f: _port_variants(rule, members[0], True, source_ports[f]) for f in families},
+                    )
                 )
             outside = sp.subtract(peer_ranges, sp.of_addresses(ip for e in self.ruleset.endpoints for ip in e.ips))
-            variants.append((outside, _port_variants(rule, None, resolve=True)))
+            variants.append((outside, {f: _port_variants(rule, None, True, source_ports[f]) for f in families}))
         remote_field = "saddr" if direction is Direction.INGRESS else "daddr"
         local_field = "daddr" if direction is Direction.INGRESS else "saddr"
         out: list[Rule] = []
-        for part, (ranges, ports) in enumerate(variants):
+        for part, (ranges, per_family) in enumerate(variants):
             for family in families:
+                ports = per_family[family]
                 addresses: list[str] = []
                 skip = False
                 for field_, chosen, role in ((remote_field, ranges, "peer"), (local_field, local_ranges, "local")):
@@ -216,7 +229,7 @@ class _Builder:
                 if skip:
                     continue
                 nfproto = "meta nfproto ipv4" if family == 4 else "meta nfproto ipv6"
-                if not addresses and len(families) == 2:
+                if not addresses and len(families) == 2 and per_family[4] == per_family[6]:
                     # No address test: one rule covers both families.
                     if family == 6:
                         continue
@@ -225,6 +238,66 @@ class _Builder:
                     statement = " ".join(x for x in (nfproto if not addresses else "", *addresses, port, "counter", verdict) if x)
                     out.append(Rule(statement, note))
         return out
+
+    def _source_ports(self, direction: Direction, rule: IRRule, family: int) -> _SourcePorts:
+        """The rule's source-port tests for packets of one address family."""
+        positive: list[str] | None = None
+        if rule.source_ports:
+            positive = []
+            numbered = _numbered_source_ports(rule, rule.source_ports, negate=False)
+            if numbered is not None:
+                positive.append(numbered)
+            named = self._named_source_ports(direction, rule, rule.source_ports, family, negate=False)
+            if named is not None:
+                positive.append(named)
+        negated = [
+            test
+            for test in (
+                _numbered_source_ports(rule, rule.not_source_ports, negate=True),
+                self._named_source_ports(direction, rule, rule.not_source_ports, family, negate=True),
+            )
+            if test is not None
+        ]
+        return positive, negated
+
+    def _named_source_ports(
+        self, direction: Direction, rule: IRRule, entries: Sequence[PortMatch], family: int, *, negate: bool
+    ) -> str | None:
+        """`ip saddr . th sport { address . port, ... }` of the named entries, resolved on every
+        endpoint the source can be (None: no entry is named, or no such endpoint declares one)."""
+        names = [e for e in entries if e.name is not None]
+        if not names:
+            return None
+        if direction is Direction.INGRESS:
+            candidates = self.ruleset.endpoints
+            side = rule.peers
+        else:
+            candidates = tuple(e for e in self.ruleset.endpoints if e.id in self.node_endpoints)
+            side = None if rule.local is None else (rule.local,)
+        elements: set[tuple[str, int, str, int]] = set()
+        for endpoint in candidates:
+            resolved = [
+                p for p in resolve_named_ports(names, endpoint) if rule.protocol is None or p.protocol == rule.protocol
+            ]
+            if not resolved:
+                continue
+            for address in endpoint.ips:
+                if address.version != family:
+                    continue
+                if side is not None and not any(peer.matches_address(endpoint.id, address) for peer in side):
+                    continue
+                for entry in resolved:
+                    assert entry.protocol is not None and entry.start is not None
+                    elements.add((_protocol(entry.protocol), int(address), str(address), entry.start))
+        if not elements:
+            return None
+        keyword = "ip" if family == 4 else "ip6"
+        with_protocol = rule.protocol is None
+        text = ", ".join(
+            f"{name + ' . ' if with_protocol else ''}{address} . {port}" for name, _, address, port in sorted(elements)
+        )
+        head = f"meta l4proto . {keyword} saddr . th sport" if with_protocol else f"{keyword} saddr . th sport"
+        return f"{head} {'!= ' if negate else ''}{{ {text} }}"
 
     def _set_match(
         self, direction: Direction, ref: RuleRef, part: str, family: int, field_: str, spans: list[tuple[int, int]]
@@ -281,7 +354,41 @@ def _protocol(protocol: RuleProtocol) -> str:
     return str(protocol)
 
 
-def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool) -> list[str]:
+#: A rule's source-port tests: alternatives of source_ports (None: it has none; empty: none can
+#: match), and the not_source_ports tests (all must hold).
+_SourcePorts = tuple[list[str] | None, list[str]]
+
+
+def _numbered_source_ports(rule: IRRule, entries: Sequence[PortMatch], *, negate: bool) -> str | None:
+    """`th sport { ... }` of the numbered entries (None: there are none that can match). An entry
+    tests its protocol's packets only: with another protocol than the rule's, or without any, the
+    protocol is matched with the port (`meta l4proto . th sport { tcp . 1024-65535 }`)."""
+    items: set[tuple[str, int, int]] = set()
+    for entry in entries:
+        if entry.name is not None:
+            continue
+        protocols = PORTED_PROTOCOLS if entry.protocol is None else (entry.protocol,)
+        for protocol in protocols:
+            if rule.protocol is not None and protocol != rule.protocol:
+                continue  # the rule matches no packet of that protocol
+            if protocol not in PORTED_PROTOCOLS:
+                continue  # a packet without ports has no source port
+            start = entry.start if entry.start is not None else 0
+            end = entry.end if entry.end is not None else (entry.start if entry.start is not None else 65535)
+            items.add((_protocol(protocol), start, end))
+    if not items:
+        return None
+    word = "!= " if negate else ""
+    if rule.protocol is not None:
+        text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in sorted({(a, b) for _, a, b in items}))
+        return f"th sport {word}{{ {text} }}"
+    text = ", ".join(f"{name} . {a}" if a == b else f"{name} . {a}-{b}" for name, a, b in sorted(items))
+    return f"meta l4proto . th sport {word}{{ {text} }}"
+
+
+def _port_variants(
+    rule: IRRule, destination: EndpointInfo | None, resolve: bool, source_ports: _SourcePorts = (None, [])
+) -> list[str]:
     """The protocol/port/ICMP statements of the rule; several strings are alternatives (OR)."""
     common: list[str] = []
     if rule.protocol is not None and rule.ports is None:
@@ -293,15 +400,10 @@ def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool
         common.append(f"{icmp_word} type {rule.icmp.type}")
         if rule.icmp.code is not None:
             common.append(f"{icmp_word} code {rule.icmp.code}")
-    for field_, entries, negate in (("sport", rule.source_ports, False), ("sport", rule.not_source_ports, True)):
-        if entries:
-            numbered = [p for p in entries if p.start is not None]
-            # A named source port names a port of the source endpoint, which is not resolved
-            # here: a rule that needs one matches nothing, as in the analysis (an empty
-            # `th sport { }` made nft refuse the whole table).
-            if not numbered or (negate and len(numbered) < len(entries)):
-                return []
-            common.append(_port_statement(field_, numbered, negate))
+    positive_sources, negated_sources = source_ports
+    if positive_sources is not None and not positive_sources:
+        return []  # no source port can match
+    common.extend(negated_sources)
     negated = resolve_named_ports(rule.not_ports, destination) if resolve else [p for p in rule.not_ports if p.name is None]
     if negated:
         common.append(_negated_ports(rule, negated))
@@ -329,6 +431,8 @@ def _port_variants(rule: IRRule, destination: EndpointInfo | None, resolve: bool
         if not port_parts:
             return []  # no entry can match
         alternatives = [f"{a} {p}".strip() for a in alternatives for p in port_parts]
+    if positive_sources is not None:
+        alternatives = [f"{a} {p}".strip() for a in alternatives for p in positive_sources]
     head = " ".join(common)
     return [f"{head} {a}".strip() for a in alternatives]
 
