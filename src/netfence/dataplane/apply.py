@@ -43,12 +43,12 @@ def _command(args: Sequence[str], netns: str | None) -> list[str]:
 
 def run_nft(args: Sequence[str], netns: str | None, stdin: str | None = None) -> str:
     """Run nft; `stdin` (a script for `-f -`) is handed over whole, as a file written before nft
-    starts (see `_whole`)."""
+    starts (see `whole_file`)."""
     try:
         if stdin is None:
             proc = subprocess.run(_command(args, netns), capture_output=True, text=True, check=False)
         else:
-            with _whole(stdin) as script:
+            with whole_file(stdin) as script:
                 proc = subprocess.run(_command(args, netns), stdin=script, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
         raise DataplaneError(f"cannot run nft: {exc.strerror}: {exc.filename}") from None
@@ -58,7 +58,7 @@ def run_nft(args: Sequence[str], netns: str | None, stdin: str | None = None) ->
     return proc.stdout
 
 
-def _whole(text: str) -> BinaryIO:
+def whole_file(text: str) -> BinaryIO:
     """`text` in an anonymous in-memory file, rewound: nft's standard input.
 
     Not a pipe: a pipe is written while nft runs, and if this process dies meanwhile (kill -9 of

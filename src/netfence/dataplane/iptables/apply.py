@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from netfence.dataplane.apply import DataplaneError, _whole
+from netfence.dataplane.apply import DataplaneError, whole_file
 from netfence.dataplane.iptables.render import NEW_SUFFIX, SET_PREFIX, IptablesRuleset
 
 #: An empty filter table: what `delete_iptables` restores (user chains are removed with it).
@@ -29,7 +29,7 @@ def run_tool(args: Sequence[str], netns: str | None, stdin: str | None = None) -
         if stdin is None:
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         else:  # whole before the tool starts (`ipset restore` applies line by line)
-            with _whole(stdin) as text:
+            with whole_file(stdin) as text:
                 proc = subprocess.run(argv, stdin=text, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
         raise DataplaneError(f"cannot run {args[0]}: {exc.strerror}: {exc.filename}") from None
