@@ -329,7 +329,7 @@ def _service_port_name(value: Any) -> str | None:
 
 def _target_port(value: Any) -> int | str | None:
     # 0 and "" are unset, as an absent targetPort: the API server sets them to `port`.
-    if value in (0, "", None) and not isinstance(value, bool):
+    if value is None or value == "" or (type(value) is int and value == 0):
         return None
     if not (is_port_number(value) or is_port_name(value)):
         raise fail(f"expected a port number 1-65535 or a port name (IANA service name), got {show(value)}")
@@ -340,7 +340,7 @@ def _node_port(value: Any) -> int | None:
     # 0 is unset (the API server allocates one). Any port 1-65535 is accepted: the range node
     # ports are allocated from is the API server's --service-node-port-range, 30000-32767 by
     # default but configurable, so a port outside it is valid on some clusters.
-    if value in (0, None) and not isinstance(value, bool):
+    if value is None or (type(value) is int and value == 0):
         return None
     if not is_port_number(value):
         raise fail(f"expected a port number 1-65535, got {show(value)}")
