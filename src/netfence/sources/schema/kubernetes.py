@@ -438,7 +438,10 @@ class ServiceSpec(Lenient):
         if not self.cluster_ip:
             found.append(("clusterIPs", f"expected no clusterIPs when clusterIP is not set, got {addresses_text(texts)}"))
         elif texts[0] != self.cluster_ip:
-            message = f"expected clusterIP {show(self.cluster_ip)} as the first address (clusterIPs[0] must equal clusterIP), got {show(texts[0])}"
+            message = (
+                f"expected clusterIP {show(self.cluster_ip)} as the first address "
+                f"(clusterIPs[0] must equal clusterIP), got {show(texts[0])}"
+            )
             found.append(("clusterIPs[0]", message))
         valid = True
         for i, text in enumerate(texts):
