@@ -6,7 +6,8 @@ A cluster: namespaces with labels, service accounts with labels, nodes with addr
 labels, named ports, addresses and service accounts, a Service; policies: Kubernetes
 NetworkPolicy, Calico NetworkPolicy and GlobalNetworkPolicy (tiers with both default actions,
 orders, Allow/Deny/Pass/Log, protocol and notProtocol, ICMP and notICMP, ipVersion, nets and
-notNets, selector, notSelector, namespaceSelector, ports and notPorts by number, range and name,
+notNets, selector, notSelector, namespaceSelector, ports and notPorts by number, range and name (on
+both sides: source ports cover, miss or split the ephemeral range),
 serviceAccounts, services), NetworkSet and GlobalNetworkSet, AdminNetworkPolicy,
 BaselineAdminNetworkPolicy and ClusterNetworkPolicy.
 
@@ -183,7 +184,8 @@ def pod_obj(draw: st.DrawFn, slot: PodSlot) -> Obj:
 @st.composite
 def clusters(draw: st.DrawFn, layout: Layout | None = None, *, kernel: bool = False, max_policies: int = 5) -> ClusterSpec:
     """A cluster over `layout` (drawn when None). `kernel`: only what a kernel can be compared on
-    (no Calico source ports, which the analysis never matches by design)."""
+    (Calico source ports that cover or miss the ephemeral range, never split it: the kernel's
+    verdict would depend on the client's pick)."""
     if layout is None:
         layout = draw(layouts())
     objects: list[Obj] = []
@@ -364,6 +366,13 @@ def calico_selectors(draw: st.DrawFn, vocabulary: Mapping[str, Sequence[str]], d
 
 
 _PORT_PROTOCOLS = ("TCP", "UDP", "SCTP", 6, 17)
+#: Source-port ranges that cover a client's ephemeral ports (32768-60999) or miss them all: the
+#: kernel and the analysis agree on them whatever port the client picks. Named source ports
+#: (NAMED_PORTS: 53, 80, 8080) and the destination numbers miss them too.
+SOURCE_RANGES = ("1024:65535", "32768:60999", "1:65535", "1:1023", "61000:65535", "80:443", "30000:65535")
+#: Ranges and numbers that split them (analysis-only clusters: read as not matching).
+SPLIT_RANGES = ("40000:50000", "32768:40000", "1:32768", "60999:65535")
+SPLIT_NUMBERS = (53, 80, 45000, 32768)
 
 
 @st.composite
@@ -400,18 +409,19 @@ def calico_rule(draw: st.DrawFn, direction: str, global_: bool, kernel: bool, na
         numeric = protocol in _PORT_PROTOCOLS
         local_side = (direction == "ingress") == (name == "destination")
         for field in ("ports", "notPorts"):
-            if name == "source" and kernel:
-                continue  # a flow's source port is ephemeral: the analysis never matches it
             if chance(draw, 3):
                 entries: list[Any] = []
                 for _ in range(draw(pick((1, 2)))):
                     shape = draw(pick(("number", "range", "name", "string") if numeric else ("name",)))
                     if shape == "number":
-                        entries.append(draw(pick((53, 80, 443, 8080))))
+                        entries.append(draw(pick((53, 80, 443, 8080) if name == "destination" or kernel else SPLIT_NUMBERS)))
                     elif shape == "string":
                         entries.append(str(draw(pick((53, 80)))))
                     elif shape == "range":
-                        entries.append(draw(pick(("50:80", "80:443", "53:53", "1:65535"))))
+                        ranges = ("50:80", "80:443", "53:53", "1:65535")
+                        if name == "source":
+                            ranges = SOURCE_RANGES if kernel else SOURCE_RANGES + SPLIT_RANGES
+                        entries.append(draw(pick(ranges)))
                     else:
                         entries.append(draw(pick(PORT_NAMES)))
                 out[field] = entries

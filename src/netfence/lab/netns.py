@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from netfence.errors import NetfenceError
+from netfence.ir.types import EPHEMERAL_PORTS
 from netfence.lab.plan import (
     BRIDGE,
     GATEWAY,
@@ -187,6 +188,8 @@ def _base_sysctls(plan: LabPlan) -> list[tuple[str, Sequence[tuple[str, str]]]]:
         ("net/ipv4/icmp_ratemask", "0"),  # closed UDP ports answer every probe
         ("net/ipv4/icmp_echo_ignore_all", "0"),
         ("net/ipv4/ping_group_range", "0 0"),  # the prober's ICMP datagram sockets (root)
+        # Clients pick source ports where the analysis assumes they do (Linux's default).
+        ("net/ipv4/ip_local_port_range", f"{EPHEMERAL_PORTS[0]} {EPHEMERAL_PORTS[1]}"),
         *_ipv6_off(),
     ]
     return [
