@@ -81,6 +81,23 @@ def test_cluster_ip_alone_or_with_matching_dual_stack_cluster_ips(write: Write) 
     assert both.cluster_ips == (ip_address("10.96.0.10"), ip_address("fd00::10"))
 
 
+def test_a_service_as_kubectl_prints_it_with_ip_families_loads(write: Write) -> None:
+    service = load_service(
+        write,
+        """
+          type: ClusterIP
+          clusterIP: "fd00::10"
+          clusterIPs: ["fd00::10", 10.96.0.10]
+          ipFamilies: [IPv6, IPv4]
+          ipFamilyPolicy: PreferDualStack
+          internalTrafficPolicy: Cluster
+          sessionAffinity: None
+          ports: [{name: http, port: 80, protocol: TCP, targetPort: http}]
+        """,
+    )
+    assert service.cluster_ips == (ip_address("fd00::10"), ip_address("10.96.0.10"))
+
+
 def test_headless_and_external_name_services_need_no_ports(write: Write) -> None:
     headless = load_service(write, "  clusterIP: None\n  clusterIPs: [None]\n  selector: {app: db}\n")
     assert headless.ports == () and headless.cluster_ips == ()

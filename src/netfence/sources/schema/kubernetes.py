@@ -305,6 +305,8 @@ def _external_traffic_policy(value: Any) -> str | None:
 ExternalTrafficPolicy = Annotated[Any, AfterValidator(_external_traffic_policy)]
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+IP_FAMILIES = ("IPv4", "IPv6")
+IP_FAMILY_POLICIES = ("SingleStack", "PreferDualStack", "RequireDualStack")
 #: The kubelet's port: the API server refuses it as a port of a LoadBalancer service.
 KUBELET_PORT = 10250
 
@@ -372,6 +374,8 @@ class ServiceSpec(Lenient):
     cluster_ips: list[str] | None = Field(default=None, alias="clusterIPs")
     type: ServiceType = "ClusterIP"
     external_name: str | None = Field(default=None, alias="externalName")
+    ip_families: list[Any] | None = Field(default=None, alias="ipFamilies")
+    ip_family_policy: Any = Field(default=None, alias="ipFamilyPolicy")
     external_ips: list[IPText] | None = Field(default=None, alias="externalIPs")
     external_traffic_policy: ExternalTrafficPolicy = Field(default=None, alias="externalTrafficPolicy")
 
@@ -395,6 +399,7 @@ class ServiceSpec(Lenient):
         found = self._type_problems()
         if self.type != "ExternalName":
             found += self._cluster_ip_problems()
+            found += self._family_problems()
         found += self._port_problems()
         for i, text in enumerate(self.external_ips or ()):
             why = special_ip(text)
@@ -416,6 +421,10 @@ class ServiceSpec(Lenient):
             if self.addresses:
                 got = addresses_text(self.addresses) if self.cluster_ips else show(self.cluster_ip)
                 found.append((written, f"expected no cluster IP for type ExternalName, got {got}"))
+            if self.ip_families:
+                found.append(("ipFamilies", f"expected no ipFamilies for type ExternalName, got {addresses_text(self.ip_families)}"))
+            if self.ip_family_policy is not None:
+                found.append(("ipFamilyPolicy", f"expected no ipFamilyPolicy for type ExternalName, got {show(self.ip_family_policy)}"))
             name = (self.external_name or "").removesuffix(".")
             if not name:
                 found.append(("externalName", "required for type ExternalName"))
@@ -457,6 +466,35 @@ class ServiceSpec(Lenient):
             found.append(("clusterIPs", f"expected at most 2 addresses (one per IP family), got {addresses_text(texts)}"))
         elif valid and len(texts) == 2 and ip_family(texts[0]) == ip_family(texts[1]):
             found.append(("clusterIPs", f"expected at most one address per IP family, got {addresses_text(texts)}"))
+        return found
+
+    def _family_problems(self) -> list[Problem]:
+        """ipFamilies and ipFamilyPolicy, alone and against the cluster IPs."""
+        found: list[Problem] = []
+        families = self.ip_families or []
+        seen: dict[str, int] = {}
+        for i, family in enumerate(families):
+            if family not in IP_FAMILIES:
+                found.append((f"ipFamilies[{i}]", f"expected IPv4 or IPv6, got {show(family)}"))
+            elif family in seen:
+                found.append((f"ipFamilies[{i}]", f"{family} is listed twice (first at ipFamilies[{seen[family]}])"))
+            else:
+                seen[family] = i
+        policy = self.ip_family_policy
+        if policy is not None and policy not in IP_FAMILY_POLICIES:
+            found.append(("ipFamilyPolicy", f"expected SingleStack, PreferDualStack or RequireDualStack, got {show(policy)}"))
+        addresses = self.addresses
+        if self.headless or not all(is_ip(text) for text in addresses):
+            return found
+        if policy == "SingleStack":
+            for field, count in (("clusterIPs", len(addresses)), ("ipFamilies", len(families))):
+                if count > 1:
+                    message = f"expected PreferDualStack or RequireDualStack with {count} {field}, got 'SingleStack'"
+                    found.append(("ipFamilyPolicy", message))
+        for i, (text, family) in enumerate(zip(addresses, families)):
+            if family in IP_FAMILIES and f"IPv{ip_family(text)}" != family:
+                field = f"clusterIPs[{i}]" if self.cluster_ips else "clusterIP"
+                found.append((field, f"expected an {family} address (ipFamilies[{i}]), got {show(text)}"))
         return found
 
     def _port_problems(self) -> list[Problem]:
