@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,14 @@ def test_matrix_above_the_threshold_defaults_to_summary_and_says_so(
     assert code == 0 and err == "" and "TCP/80: 28 of 36 flows allowed, 8 denied" in out
     code, out, err = run("matrix", "-f", COLORS, "--port", "80", "--from", "dev", "--to", "dev")
     assert code == 0 and err == "" and "(rows: from, columns: to)" in out
+
+
+@pytest.mark.parametrize("output", ["summary", "table", "wide", "json", "csv"])
+def test_matrix_of_an_inventory_without_pods_is_empty_not_an_error(run: Run, tmp_path: Path, output: str) -> None:
+    (tmp_path / "namespaces.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: empty\n")
+    code, out, err = run("matrix", "-f", str(tmp_path), "--port", "80", "-o", output)
+    assert (code, err) == (0, "")
+    if output == "summary":
+        assert out == "from  to  port    allowed  denied\n\nTCP/80: 0 of 0 flows allowed, 0 denied\n1 port, 0 pods: 0 of 0 flows allowed\n"
+    if output == "json":
+        assert json.loads(out)["flows"] == []

@@ -165,9 +165,9 @@ def matrix_summary(matrix: Matrix, out: IO[str]) -> None:
     # One row per (destination namespace, port) for each source namespace: the text in front
     # of the numbers is made once, the numbers with one %-format per line.
     middles = [f"{to_name:<{wt}}  {port:<{wp}}  " for to_name in to_names for port in ports]
-    groups = len(from_names)
-    allowed = np.ascontiguousarray(counts.allowed.transpose(1, 2, 0)).reshape(groups, -1).tolist()
-    refused = np.ascontiguousarray(denied.transpose(1, 2, 0)).reshape(groups, -1).tolist()
+    groups, row_length = len(from_names), len(middles)  # no pod at all: no group, no row
+    allowed = np.ascontiguousarray(counts.allowed.transpose(1, 2, 0)).reshape(groups, row_length).tolist()
+    refused = np.ascontiguousarray(denied.transpose(1, 2, 0)).reshape(groups, row_length).tolist()
     numbers = f"%{wa}d  %{wd}d\n"
     for g, from_name in enumerate(from_names):
         left = f"{from_name:<{wf}}  "
