@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -325,3 +326,41 @@ def test_matrix_lists_pods_not_host_endpoints(run: Run, write: Callable[[str, st
     code, out, _ = run("matrix", "-f", path, "--port", "22/TCP", "-o", "csv")
     assert code == 0
     assert out.splitlines() == ["from,to,port,protocol,allowed", "shop/web,shop/web,22,TCP,true"]
+
+
+# A short run is mostly start-up: a verb imports its own module and what it uses, nothing else.
+_IMPORTS = """
+import sys
+from netfence.cli.main import main
+code = main(sys.argv[1:])
+tops = {m.split(".")[0] for m in sys.modules}
+print(sorted(m for m in sys.modules if m.startswith("netfence.cli.")), sorted(t for t in ("rich", "lark", "kubernetes", "numpy") if t in tops))
+"""
+
+
+def _imported(*argv: str) -> str:
+    done = subprocess.run([sys.executable, "-c", _IMPORTS, *argv], capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_a_verb_imports_only_its_own_module_and_what_it_uses() -> None:
+    colors = str(scenario_dir() / "colors")
+    assert _imported("matrix", "-f", colors, "--port", "80", "-o", "summary") == (
+        "['netfence.cli.common', 'netfence.cli.main', 'netfence.cli.matrix'] ['numpy']"
+    )
+    assert _imported("selector", "match", "app == 'a'", "--labels", "app=a") == (
+        "['netfence.cli.main', 'netfence.cli.selector'] ['lark']"
+    )
+
+
+def test_help_lists_every_verb(run: Run) -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    listed = re.findall(r"^    ([a-z]+)\b", out, flags=re.MULTILINE)
+    assert listed == ["validate", "query", "matrix", "explain", "compile", "isolate", "demo", "lab", "selector",
+                      "diff", "lint", "inventory", "report", "suggest", "agent", "flows"]  # fmt: skip
+
+
+def test_version_is_printed_without_any_verb() -> None:
+    done = subprocess.run([sys.executable, "-m", "netfence", "--version"], capture_output=True, text=True, check=True)
+    assert re.fullmatch(r"netfence \d+\.\d+\.\d+\n", done.stdout)

@@ -57,6 +57,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
     sub.required = True
     chosen = _chosen_verb(argv) if argv is not None else None
+    if chosen is None and argv and argv[0] == "--version":
+        return parser  # argparse prints the version and exits before a verb is needed
     for verb in (chosen,) if chosen else VERBS:
         importlib.import_module(f"netfence.cli.{verb}").register(sub)
     return parser
