@@ -113,6 +113,11 @@ class _Engine:
         else:  # egress: the remote endpoints are the destinations; evaluate once per named-port map
             per_map = np.array([self._port_ok(rule, port, e) for e in self.port_maps], dtype=bool)
             port_ok = per_map[self.port_map_of]
+        if rule.constrains_source_port:  # the source is the local endpoint on egress, the remote one on ingress
+            if direction is Direction.EGRESS:
+                port_ok = port_ok & rule.matches_source_port(port.protocol, me)
+            else:
+                port_ok = port_ok & np.array([rule.matches_source_port(port.protocol, e) for e in self.endpoints], dtype=bool)
         if port_ok is False or (not isinstance(port_ok, bool) and not port_ok.any()):
             return False
         if rule.ip_version is not None:
