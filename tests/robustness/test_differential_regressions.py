@@ -140,3 +140,47 @@ def test_a_rule_on_named_source_ports_is_accepted_by_the_kernel() -> None:
         assert apply_table(named_source_ports_table(), name) == "replace"
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+# Found by the kernel property once Calico source ports joined its clusters: an egress Allow with
+# `source: {notPorts: [53]}` and `destination: {notPorts: [80]}` let TCP 80 through. nft (1.0.6)
+# merges the two single-value tests of the adjacent port fields, `th sport != 53 th dport != 80`,
+# into one 32-bit `!=` that holds when either port differs. A negated source port is now written
+# as a range (`th sport != { 53-53 }`), which nft never merges.
+SOURCE_AND_DESTINATION_NOT_PORTS = [
+    {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "c0", "namespace": "alpha"},
+        "spec": {
+            "selector": "app == 'web'",
+            "egress": [
+                {"action": "Allow", "protocol": "TCP", "source": {"notPorts": [53]}, "destination": {"notPorts": [80]}}
+            ],
+        },
+    }
+]
+
+
+@pytest.fixture(scope="module")
+def both_not_ports() -> ClusterSpec:
+    return ClusterSpec(LAB_LAYOUT, tuple(with_named_ports(base_objects(LAB_LAYOUT)) + SOURCE_AND_DESTINATION_NOT_PORTS))
+
+
+def test_a_negated_source_port_is_a_range_test_nft_cannot_merge_with_a_negated_destination_port(
+    both_not_ports: ClusterSpec,
+) -> None:
+    ruleset = build_ruleset(load(both_not_ports))
+    a0, b0 = ruleset.endpoint("alpha/a0"), ruleset.endpoint("beta/b0")
+    assert a0 is not None and b0 is not None
+    assert not evaluate(ruleset, Flow(Party.of(a0), Party.of(b0), FlowPort(Protocol.TCP, 80))).allowed
+    assert evaluate(ruleset, Flow(Party.of(a0), Party.of(b0), FlowPort(Protocol.TCP, 8080))).allowed
+    statements = [r.statement for c in compile_node(ruleset, "node-a").chains for r in c.rules]
+    assert "meta l4proto tcp th sport != { 53-53 } th dport != { 80 } counter return" in statements
+
+
+@pytest.mark.lab
+def test_the_kernel_agrees_on_negated_source_and_destination_ports(
+    kernel_lab: KernelLab, both_not_ports: ClusterSpec
+) -> None:
+    assert kernel_lab.disagreements(both_not_ports) == []

@@ -380,10 +380,18 @@ def _numbered_source_ports(rule: IRRule, entries: Sequence[PortMatch], *, negate
         return None
     word = "!= " if negate else ""
     if rule.protocol is not None:
-        text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in sorted({(a, b) for _, a, b in items}))
+        text = ", ".join(port_range(a, b, negate) for a, b in sorted({(a, b) for _, a, b in items}))
         return f"th sport {word}{{ {text} }}"
     text = ", ".join(f"{name} . {a}" if a == b else f"{name} . {a}-{b}" for name, a, b in sorted(items))
     return f"meta l4proto . th sport {word}{{ {text} }}"
+
+
+def port_range(first: int, last: int, negated_source: bool = False) -> str:
+    """A port or range as nft writes it. A negated source port is always a range (`53-53`): nft
+    (1.0.6 at least) merges two single-value `!=` tests of the adjacent source and destination
+    port fields (`th sport != 53 th dport != 80`) into one 32-bit `!=`, which holds when either
+    port differs; a range test is never merged."""
+    return str(first) if first == last and not negated_source else f"{first}-{last}"
 
 
 def _port_variants(

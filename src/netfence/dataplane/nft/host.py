@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from netfence.dataplane import spans as sp
 from netfence.dataplane.host import PREFIX, HostFirewall, HostRule, Match, Range, Verdict
+from netfence.dataplane.nft.compile import port_range
 from netfence.dataplane.nft.objects import AddressSet, Chain, Rule, Table
 from netfence.model.policies import Direction
 from netfence.model.ports import Protocol, RuleProtocol
@@ -86,7 +87,7 @@ def statements(match: Match, direction: Direction) -> list[list[str]]:
         ("sport", match.not_sports, True),
     ):
         if ranges:
-            parts.append(f"th {field} {'!= ' if negate else ''}{{ {_ports(ranges)} }}")
+            parts.append(f"th {field} {'!= ' if negate else ''}{{ {_ports(ranges, negate and field == 'sport')} }}")
     word = "icmpv6" if match.protocol == Protocol.ICMPV6 else "icmp"
     if match.icmp is not None:
         kind, code = match.icmp
@@ -104,5 +105,5 @@ def _protocol(protocol: RuleProtocol) -> str:
     return _L4_NAMES[protocol] if isinstance(protocol, Protocol) else str(protocol)
 
 
-def _ports(ranges: Sequence[Range]) -> str:
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+def _ports(ranges: Sequence[Range], negated_source: bool = False) -> str:
+    return ", ".join(port_range(a, b, negated_source) for a, b in ranges)
