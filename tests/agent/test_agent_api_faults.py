@@ -129,7 +129,8 @@ def test_an_api_server_fault_keeps_the_last_good_table_and_the_agent_recovers_by
     else:
         assert kernel.applied == applied and kernel.view is good  # the last good table, untouched
         wait_until(lambda: not run.ready, timeout=5, what="readiness to notice the outage")
-        assert "source unreachable" in run.health().ready()[1], run.health().ready()[1]
+        text = run.health().ready()[1]
+        assert "source unreachable" in text and "Pod (v1): " in text, text  # with each kind's last error
     assert run.health().live()[0]
 
     server.clear_faults()

@@ -139,7 +139,7 @@ class KubeSource:
         return [
             f"{i.resource}: {i.last_error or 'not listed yet'}"
             for i in self.informers
-            if not i.synced.is_set() or not i.connected
+            if not i.synced.is_set() or not i.connected or i.down_since is not None
         ]
 
     def outage(self) -> float:
