@@ -144,17 +144,22 @@ def _git(spec: str, args: list[str], failure: str | None = None) -> str | None:
     return proc.stdout
 
 
+def _cat_file(spec: str, mode: str, objects: list[str]) -> bytes:
+    """What `git cat-file --batch` or `--batch-check` prints for `objects`, one run for all."""
+    proc = subprocess.run(
+        ["git", "cat-file", mode], input="".join(o + "\n" for o in objects).encode(), capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise UsageError(f"{spec}: git cat-file failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
 def _sizes(spec: str, objects: list[str]) -> list[int]:
     """The sizes of `objects` (REV:PATH names of files), from one `git cat-file --batch-check`."""
     if not objects:
         return []
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch-check"], input="".join(o + "\n" for o in objects).encode(), capture_output=True, check=False
-    )
-    if proc.returncode != 0:
-        raise UsageError(f"{spec}: git cat-file failed: {proc.stderr.decode(errors='replace').strip()}")
     sizes = []
-    for name, line in zip(objects, proc.stdout.splitlines()):
+    for name, line in zip(objects, _cat_file(spec, "--batch-check", objects).splitlines()):
         header = line.split()
         if len(header) != 3 or header[1] != b"blob":
             raise UsageError(f"{spec}: {name.partition(':')[2]} is not a file at that revision")
@@ -166,12 +171,7 @@ def _blobs(spec: str, objects: list[str]) -> list[bytes]:
     """The contents of `objects` (REV:PATH names), read by one `git cat-file --batch`."""
     if not objects:
         return []
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch"], input="".join(o + "\n" for o in objects).encode(), capture_output=True, check=False
-    )
-    if proc.returncode != 0:
-        raise UsageError(f"{spec}: git cat-file failed: {proc.stderr.decode(errors='replace').strip()}")
-    data, position, found = proc.stdout, 0, []
+    data, position, found = _cat_file(spec, "--batch", objects), 0, []
     for name in objects:
         end = data.index(b"\n", position)
         header = data[position:end].split()
