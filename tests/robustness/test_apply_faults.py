@@ -143,6 +143,26 @@ def test_apply_table_keeps_the_last_good_table_when_the_new_one_is_refused(netns
     assert apply_table(NEW, netns, OLD) == "replace"  # and the next good one applies
 
 
+def test_an_nft_that_hangs_is_killed_and_the_table_is_kept(
+    netns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_table(OLD, netns)
+    before = read_table(netns)
+    hung = tmp_path / "nft"
+    hung.write_text("#!/bin/sh\nexec sleep 60\n")
+    hung.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr("netfence.dataplane.apply.NFT_TIMEOUT", 0.5)
+
+    started = time.monotonic()
+    with pytest.raises(DataplaneError, match=r"^nft --check -f - in network namespace \S+ did not finish in 0.5 s and was killed$"):
+        apply_table(NEW, netns, OLD)
+
+    assert time.monotonic() - started < 10
+    monkeypatch.undo()
+    assert read_table(netns) == before
+
+
 # --- a network namespace that is gone -------------------------------------------------------------
 
 

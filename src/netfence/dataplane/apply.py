@@ -31,6 +31,12 @@ class DataplaneError(NetfenceError):
     """The kernel refused a ruleset (or nft is missing); nothing was changed."""
 
 
+#: Seconds an nft run may take (a node's largest table applies in a few). A hung nft is killed
+#: and counts as a failed apply: the kernel applies a transaction whole or not at all, so the
+#: table is the old one or the new one, and the next sync reads which.
+NFT_TIMEOUT = 120.0
+
+
 def _command(args: Sequence[str], netns: str | None) -> list[str]:
     nft = shutil.which("nft") or "/usr/sbin/nft"
     if netns is None:
@@ -44,16 +50,19 @@ def _command(args: Sequence[str], netns: str | None) -> list[str]:
 def run_nft(args: Sequence[str], netns: str | None, stdin: str | None = None) -> str:
     """Run nft; `stdin` (a script for `-f -`) is handed over whole, as a file written before nft
     starts (see `whole_file`)."""
+    where = f" in network namespace {netns}" if netns else ""
+    options = {"capture_output": True, "text": True, "check": False, "timeout": NFT_TIMEOUT}
     try:
         if stdin is None:
-            proc = subprocess.run(_command(args, netns), capture_output=True, text=True, check=False)
+            proc = subprocess.run(_command(args, netns), **options)  # type: ignore[call-overload]
         else:
             with whole_file(stdin) as script:
-                proc = subprocess.run(_command(args, netns), stdin=script, capture_output=True, text=True, check=False)
+                proc = subprocess.run(_command(args, netns), stdin=script, **options)  # type: ignore[call-overload]
     except FileNotFoundError as exc:
         raise DataplaneError(f"cannot run nft: {exc.strerror}: {exc.filename}") from None
+    except subprocess.TimeoutExpired:
+        raise DataplaneError(f"nft {' '.join(args)}{where} did not finish in {NFT_TIMEOUT:g} s and was killed") from None
     if proc.returncode != 0:
-        where = f" in network namespace {netns}" if netns else ""
         raise DataplaneError(f"nft {' '.join(args)}{where} failed: {proc.stderr.strip()}")
     return proc.stdout
 
