@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,15 @@ from clusters import Cluster, to_yaml
 from netfence.cli.main import main
 from netfence.ir.build import build_ruleset
 from netfence.sources.load import load_inventory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests press Ctrl-C on the CLI by sending it SIGINT. A shell without job control starts a
+    # background command with SIGINT ignored, children inherit an ignored signal, and Python
+    # then keeps ignoring it: the CLI under test would never see the Ctrl-C. Give the commands
+    # the suite starts a terminal's default, however the suite itself was started.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
