@@ -8,6 +8,7 @@ kernel's table exactly as it was: the last good ruleset stays.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -51,13 +52,11 @@ def run_nft(args: Sequence[str], netns: str | None, stdin: str | None = None) ->
     """Run nft; `stdin` (a script for `-f -`) is handed over whole, as a file written before nft
     starts (see `whole_file`)."""
     where = f" in network namespace {netns}" if netns else ""
-    options = {"capture_output": True, "text": True, "check": False, "timeout": NFT_TIMEOUT}
     try:
-        if stdin is None:
-            proc = subprocess.run(_command(args, netns), **options)  # type: ignore[call-overload]
-        else:
-            with whole_file(stdin) as script:
-                proc = subprocess.run(_command(args, netns), stdin=script, **options)  # type: ignore[call-overload]
+        with whole_file(stdin) if stdin is not None else contextlib.nullcontext() as script:
+            proc = subprocess.run(
+                _command(args, netns), stdin=script, capture_output=True, text=True, check=False, timeout=NFT_TIMEOUT
+            )
     except FileNotFoundError as exc:
         raise DataplaneError(f"cannot run nft: {exc.strerror}: {exc.filename}") from None
     except subprocess.TimeoutExpired:
