@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from netfence.agent.conntrack import Flushed
 from netfence.agent.kernel import KernelTable, RulesPrint, desired_maps, desired_sets, hook_of
 from netfence.dataplane.apply import DataplaneError
 from netfence.dataplane.nft.objects import Table, comment
@@ -41,6 +42,10 @@ class FakeKernel:
         #: Refuse the next transactions with this message.
         self.refuse: str | None = None
         self.links_present: set[str] = set()
+        #: The addresses of every conntrack flush, in order.
+        self.flushed: list[tuple[object, ...]] = []
+        #: Fail every conntrack run with this message.
+        self.conntrack_fails: str | None = None
 
     def read(self) -> KernelTable | None:
         self.reads += 1
@@ -70,6 +75,12 @@ class FakeKernel:
 
     def links(self) -> set[str]:
         return set(self.links_present)
+
+    def flush_conntrack(self, addresses: tuple[object, ...]) -> Flushed:
+        self.flushed.append(tuple(addresses))
+        if self.conntrack_fails is not None:
+            return Flushed(0, tuple(self.conntrack_fails for _ in range(4 * len(addresses))))
+        return Flushed(len(addresses))
 
     # foreign edits
 

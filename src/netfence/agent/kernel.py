@@ -18,10 +18,11 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from netfence.agent.conntrack import Conntrack, Flushed
 from netfence.dataplane.apply import DataplaneError, apply_script, run_nft
 from netfence.dataplane.nft.objects import TABLE_FAMILY, TABLE_NAME, Table, TableNames, comment
 from netfence.model.endpoints import IPAddress
@@ -332,6 +333,10 @@ class NftKernel:
             return False
         run_nft(["delete", "table", TABLE_FAMILY, name], self.netns)
         return True
+
+    def flush_conntrack(self, addresses: Sequence[IPAddress]) -> Flushed:
+        """Delete the conntrack entries of `addresses` (conntrack.py)."""
+        return Conntrack(self.netns).flush(addresses)
 
     # interfaces
 

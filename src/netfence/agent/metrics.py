@@ -123,6 +123,16 @@ class Metrics:
             "netfence_internal_errors", "Syncs that failed on a netfence bug (logged with its traceback; the last good table stayed)", registry=registry
         )
         self.repairs = Counter("netfence_repairs", "Foreign changes to the table found and undone", registry=registry)
+        self.conntrack_flushed = Counter(
+            "netfence_conntrack_flushed_entries",
+            "Conntrack entries deleted because the local pod address they name went away",
+            registry=registry,
+        )
+        self.conntrack_errors = Counter(
+            "netfence_conntrack_flush_errors",
+            "conntrack runs that failed to delete the entries of a removed local pod address (the sync stands)",
+            registry=registry,
+        )
         self.reconnects = Counter(
             "netfence_watch_reconnects", "Watches started again, by kind and reason (closed, error, gone, absent)", ["kind", "reason"], registry=registry
         )

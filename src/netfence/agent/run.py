@@ -14,6 +14,9 @@ Failure behaviour:
   their policies) would open what policies close.
 - The agent stopping (a signal, a crash, kill -9) leaves the table in the kernel; only
   `--uninstall` deletes it.
+- A local pod address that went away (pod deleted, IP changed, pod moved off the node): once
+  the table without it is committed, its conntrack entries are deleted (conntrack.py). A flush
+  that fails is logged and counted; the sync stands.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from netfence.agent.conntrack import Flushed, removed_addresses
 from netfence.agent.metrics import Health, Metrics
 from netfence.agent.reconcile import Change, Kernel, Reconciler
 from netfence.agent.table import (
@@ -72,6 +76,9 @@ class NodeKernel(Kernel, Protocol):
     def routes(self) -> dict[IPAddress, str]: ...
 
     def links(self) -> set[str]: ...
+
+    def flush_conntrack(self, addresses: Sequence[IPAddress]) -> Flushed:
+        """Delete the conntrack entries of `addresses`, reporting failures in what it returns."""
 
 
 @dataclass(frozen=True)
@@ -266,7 +273,7 @@ class Agent:
         self._apply_error = None
         self._refused = None
         self._in_sync = True
-        self.good = desired
+        previous, self.good = self.good, desired
         self.syncs += 1
         seconds = time.monotonic() - started
         self.metrics.syncs.labels(change.result).inc()
@@ -280,8 +287,31 @@ class Agent:
         if change.difference is not None and change.result != "unchanged":
             fields["difference"] = change.difference.describe()
         log.info("synced", extra={"fields": fields})
+        if previous is not None and self.config.host is None:
+            self._flush(removed_addresses(previous.local, desired.local))
         self._ready()
         return change
+
+    def _flush(self, addresses: Sequence[IPAddress]) -> None:
+        """Delete the conntrack entries of local pod addresses that went away (the new table is
+        committed). A failure is logged and counted, never a failed sync."""
+        if not addresses:
+            return
+        try:
+            flushed = self.kernel.flush_conntrack(addresses)
+        except Exception as exc:  # a bug: the table is committed all the same
+            log.exception("internal error while deleting conntrack entries")
+            flushed = Flushed(0, (f"internal error: {type(exc).__name__}: {exc}",))
+        self.metrics.conntrack_flushed.inc(flushed.entries)
+        shown = ", ".join(str(a) for a in addresses[:5]) + (f" and {len(addresses) - 5} more" if len(addresses) > 5 else "")
+        fields: dict[str, object] = {"addresses": shown, "entries": flushed.entries}
+        if flushed.errors:
+            self.metrics.conntrack_errors.inc(len(flushed.errors))
+            fields.update(failed=len(flushed.errors), error=flushed.errors[0])
+            log.error("could not delete the conntrack entries of removed pod addresses; established flows "
+                      "of the old pods may pass until their entries expire", extra={"fields": fields})  # fmt: skip
+        else:
+            log.info("conntrack entries of removed pod addresses deleted", extra={"fields": fields})
 
     def check(self) -> None:
         """Read the table back; repair what someone else changed; retry a refused table."""
