@@ -24,6 +24,7 @@ import pytest
 import yaml
 from fake_apiserver import FakeApiServer
 from kube_objects import namespace, netpol, pod, snapshot
+from lab_api import METRICS_PORT, agent_metrics, serve_in
 
 from netfence.agent.kernel import NftKernel
 from netfence.agent.reconcile import Reconciler
@@ -82,7 +83,7 @@ class Lab:
     def agent(self, *extra: str) -> subprocess.Popen[bytes]:
         argv = ["nsenter", f"--net={NETNS_DIR / self.node.netns}", sys.executable, "-m", "netfence", "agent",
                 "--node", NODE, "--lab", self.plan.name, "--kubeconfig", str(self.kubeconfig), "--interval-ms", "20",
-                "--metrics-addr", "127.0.0.1:9617", "--log-format", "json", *extra]  # fmt: skip
+                "--metrics-addr", f"127.0.0.1:{METRICS_PORT}", "--log-format", "json", *extra]  # fmt: skip
         with open(self.logs, "ab") as log:
             return subprocess.Popen(argv, stdout=log, stderr=log)
 
@@ -101,17 +102,7 @@ class Lab:
 
     def metrics(self) -> str:
         """GET /metrics from the agent, on the node's own loopback."""
-        sock = socket_in(self.node.netns, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(5)
-            sock.connect(("127.0.0.1", 9617))
-            sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-        finally:
-            sock.close()
-        return data.decode()
+        return agent_metrics(self.node.netns)
 
     def wait_table(self, timeout: float = 15.0) -> None:
         kernel = NftKernel(self.node.netns)
@@ -135,18 +126,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     api = FakeApiServer()
     try:
         plan = up(inventory, name).state.plan
-        listener = socket_in(plan.node(NODE).netns, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
-        api.serve_socket(listener)
         folder = tmp_path_factory.mktemp("agent-lab")
-        config = folder / "kubeconfig"
-        config.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-            "clusters": [{"name": "lab", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-            "users": [{"name": "agent", "user": {"token": "lab"}}],
-            "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "agent"}}],
-        }))  # fmt: skip
+        config = serve_in(api, plan.node(NODE).netns, folder)
         yield Lab(plan, api, config, folder / "agent.log")
     finally:
         api.stop()

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from fake_apiserver import FakeApiServer
 from kube_objects import namespace, netpol, pod
+from lab_api import METRICS_PORT, agent_metrics, serve_in
 
 from netfence.agent.kernel import NftKernel
 from netfence.dataplane.apply import DataplaneError
@@ -88,17 +88,7 @@ class Lab:
         return set() if view is None else {iface for iface, _ in view.maps.get("ingress_ep", ())}
 
     def metric(self, name: str) -> float:
-        sock = socket_in(self.netns, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(5)
-            sock.connect(("127.0.0.1", 9617))
-            sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-        finally:
-            sock.close()
-        for line in data.decode().splitlines():
+        for line in agent_metrics(self.netns).splitlines():
             if line.startswith(f"{name} "):
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError(f"no metric {name}")
@@ -129,17 +119,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     try:
         plan = up(inventory, name).state.plan
         assert {str(p.ip) for p in plan.pods} == set(IPS.values())
-        listener = socket_in(plan.node(NODE).netns, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
-        api.serve_socket(listener)
-        config = tmp_path / "kubeconfig"
-        config.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-            "clusters": [{"name": "lab", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-            "users": [{"name": "agent", "user": {"token": "lab"}}],
-            "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "agent"}}],
-        }))  # fmt: skip
+        config = serve_in(api, plan.node(NODE).netns, tmp_path)
         for obj in objects:
             api.create(obj)
         yield Lab(plan, api, config, tmp_path / "agent.log")
@@ -156,7 +136,7 @@ def agent(lab: Lab) -> Iterator[subprocess.Popen[bytes]]:
     argv = ["nsenter", f"--net={NETNS_DIR / lab.netns}", sys.executable, "-m", "netfence", "agent",
             "--node", NODE, "--kubeconfig", str(lab.kubeconfig), "--interval-ms", "20",
             "--interface-prefix", "nfv", "--interface-naming", "route",
-            "--metrics-addr", "127.0.0.1:9617", "--log-format", "json"]  # fmt: skip
+            "--metrics-addr", f"127.0.0.1:{METRICS_PORT}", "--log-format", "json"]  # fmt: skip
     with open(lab.logs, "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log)
     try:
