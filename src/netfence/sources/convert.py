@@ -38,7 +38,7 @@ from netfence.model.policies import (
 from netfence.model.ports import Protocol
 from netfence.sources.documents import Document, PathItem
 from netfence.sources.schema import kubernetes as k8s
-from netfence.sources.schema.checks import ERROR_TYPE
+from netfence.sources.schema.checks import ERROR_TYPE, parse_ip
 
 Path = tuple[PathItem, ...]
 
@@ -169,7 +169,7 @@ def convert_pod(check: Checker, wire: k8s.Pod) -> Pod | None:
         texts = [p.ip for p in wire.status.pod_ips]
     else:
         texts = [wire.status.pod_ip] if wire.status.pod_ip else []
-    ips = tuple(dict.fromkeys(ip_address(t) for t in texts))
+    ips = tuple(dict.fromkeys(parse_ip(t) for t in texts))
     ports = tuple(
         ContainerPort(p.container_port, Protocol(p.protocol), p.name)
         for container in (*wire.spec.containers, *(wire.spec.init_containers or ()))

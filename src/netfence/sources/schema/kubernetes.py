@@ -8,7 +8,7 @@ is rejected here, with the field path, in the same validation pass.
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -42,6 +42,7 @@ from netfence.sources.schema.checks import (
     is_port_name,
     is_port_number,
     not_one_per_family,
+    parse_ip,
     raise_all,
     special_ip,
 )
@@ -273,14 +274,14 @@ class PodStatus(Lenient):
         found: list[Problem] = []
         seen: dict[object, int] = {}
         for i, text in enumerate(texts):
-            address = ip_address(text)
+            address = parse_ip(text)
             if address in seen:
                 found.append((f"podIPs[{i}].ip", f"address {text} is listed twice (first at podIPs[{seen[address]}])"))
             else:
                 seen[address] = i
         if not_one_per_family(texts) and (len(texts) > 2 or not found):
             found.append(("podIPs", f"expected at most one address per IP family (at most 2), got {addresses_text(texts)}"))
-        if self.pod_ip is not None and texts and ip_address(texts[0]) != ip_address(self.pod_ip):
+        if self.pod_ip is not None and texts and parse_ip(texts[0]) != parse_ip(self.pod_ip):
             message = f"expected podIP {self.pod_ip} as the first address (podIPs[0] must equal podIP), got {show(texts[0])}"
             found.append(("podIPs[0].ip", message))
         return found
