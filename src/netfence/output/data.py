@@ -6,6 +6,7 @@ from typing import Any
 
 from netfence.analysis.explain import PolicyExplanation
 from netfence.analysis.verdict import Reason, SideVerdict, Verdict
+from netfence.ir.types import RuleRef
 from netfence.model.ports import FlowPort
 
 
@@ -13,17 +14,23 @@ def flow_port_data(port: FlowPort) -> dict[str, Any]:
     return {"port": port.port, "protocol": str(port.protocol)}
 
 
+def rule_ref_data(ref: RuleRef) -> dict[str, Any]:
+    """Where a rule comes from, as the JSON outputs name it."""
+    return {
+        "kind": str(ref.policy.kind),
+        "namespace": ref.policy.namespace,
+        "name": ref.policy.name,
+        "direction": str(ref.direction),
+        "index": ref.index,
+        "ruleName": ref.rule_name,
+    }
+
+
 def side_data(side: SideVerdict) -> dict[str, Any]:
     rule = None
     if side.rule is not None:
-        ref = side.rule
         rule = {
-            "kind": str(ref.policy.kind),
-            "namespace": ref.policy.namespace,
-            "name": ref.policy.name,
-            "direction": str(ref.direction),
-            "index": ref.index,
-            "ruleName": ref.rule_name,
+            **rule_ref_data(side.rule),
             "action": "allow" if side.allowed else "deny",
             "peer": side.peer_index,
             "port": side.port_index,

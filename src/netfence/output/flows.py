@@ -8,6 +8,7 @@ from typing import IO, Any
 
 from netfence.dataplane.flows import FlowRecord
 from netfence.model.ports import Protocol
+from netfence.output.data import rule_ref_data
 
 #: (heading, width) of the table's columns; the last one is not padded.
 COLUMNS = (
@@ -60,15 +61,7 @@ def flow_data(record: FlowRecord) -> dict[str, Any]:
     rule = None
     entry = record.entry
     if entry is not None and entry.rule is not None:
-        ref = entry.rule
-        rule = {
-            "kind": str(ref.policy.kind),
-            "namespace": ref.policy.namespace,
-            "name": ref.policy.name,
-            "direction": str(ref.direction),
-            "index": ref.index,
-            "ruleName": ref.rule_name,
-        }
+        rule = rule_ref_data(entry.rule)
     protocol = str(header.protocol) if isinstance(header.protocol, Protocol) else header.protocol
     icmp = None if header.icmp_type is None else {"type": header.icmp_type, "code": header.icmp_code}
     return {

@@ -30,14 +30,25 @@ def write_manifests(
 
 
 def manifest_list(policies: Sequence[NetworkPolicy], labels: Mapping[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "List", "items": [policy_manifest(p, labels) for p in policies]}
+    return v1_list([policy_manifest(p, labels) for p in policies])
+
+
+def v1_list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `v1 List` of objects, as `kubectl apply -f` takes it."""
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def object_metadata(name: str, namespace: str | None, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A namespaced object's metadata: name, namespace and, when given, labels."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        metadata["labels"] = dict(labels)
+    return metadata
 
 
 def policy_manifest(policy: NetworkPolicy, labels: Mapping[str, str]) -> dict[str, Any]:
     """A networking.k8s.io/v1 NetworkPolicy with explicit policyTypes."""
-    metadata: dict[str, Any] = {"name": policy.name, "namespace": policy.namespace}
-    if labels:
-        metadata["labels"] = dict(labels)
+    metadata = object_metadata(policy.name, policy.namespace, labels)
     spec: dict[str, Any] = {
         "podSelector": selector_data(policy.pod_selector),
         "policyTypes": [d.value.capitalize() for d in Direction if d in policy.policy_types],

@@ -15,7 +15,7 @@ from netfence.analysis.suggest.suggestion import NOTE_LIMIT
 from netfence.analysis.suggest.flows import ResolvedFlow, end_name
 from netfence.model.calico import CalicoPolicy, CalicoRule, EntityRule, IcmpMatch
 from netfence.model.policies import Direction
-from netfence.output.manifests import manifest_list
+from netfence.output.manifests import manifest_list, object_metadata, v1_list
 from netfence.output.render import dump
 
 
@@ -29,14 +29,12 @@ def write_suggestion(suggestion: Suggestion, fmt: str, out: IO[str]) -> None:
 
 
 def calico_list(policies: Sequence[CalicoPolicy], labels: Mapping[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "List", "items": [calico_manifest(p, labels) for p in policies]}
+    return v1_list([calico_manifest(p, labels) for p in policies])
 
 
 def calico_manifest(policy: CalicoPolicy, labels: Mapping[str, str]) -> dict[str, Any]:
     """A projectcalico.org/v3 NetworkPolicy with explicit types (no tier: the default one; no order)."""
-    metadata: dict[str, Any] = {"name": policy.name, "namespace": policy.namespace}
-    if labels:
-        metadata["labels"] = dict(labels)
+    metadata = object_metadata(policy.name, policy.namespace, labels)
     spec: dict[str, Any] = {
         "selector": str(policy.selector),
         "types": [d.value.capitalize() for d in Direction if d in policy.types],
