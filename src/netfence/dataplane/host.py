@@ -35,6 +35,7 @@ from netfence.dataplane.spans import Spans
 from netfence.errors import NetfenceError
 from netfence.ir.types import (
     Action,
+    by_named_ports,
     CidrBlock,
     EndpointInfo,
     EndpointKind,
@@ -48,14 +49,12 @@ from netfence.ir.types import (
 )
 from netfence.model.endpoints import EndpointId, IPAddress
 from netfence.model.policies import Direction
-from netfence.model.ports import Protocol, RuleProtocol
+from netfence.model.ports import PORTED_PROTOCOLS, Protocol, RuleProtocol
 
 PREFIX = {Direction.INGRESS: "in", Direction.EGRESS: "eg"}
 #: What a packet's own address is on each side: its destination on ingress, its source on egress.
 LOCAL_FIELD = {Direction.INGRESS: "daddr", Direction.EGRESS: "saddr"}
 REMOTE_FIELD = {Direction.INGRESS: "saddr", Direction.EGRESS: "daddr"}
-#: Protocols whose header has ports (iptables' multiport and nft's `th` need one of them).
-PORT_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP, Protocol.UDPLITE)
 
 Range = tuple[int, int]
 
@@ -89,7 +88,7 @@ class Match:
     protocol: RuleProtocol | None = None
     #: None of these (only without `protocol`).
     not_protocols: tuple[RuleProtocol, ...] = ()
-    #: With `protocol` one of PORT_PROTOCOLS.
+    #: With `protocol` one of PORTED_PROTOCOLS (a header with ports).
     dports: tuple[Range, ...] = ()
     not_dports: tuple[Range, ...] = ()
     sports: tuple[Range, ...] = ()
@@ -214,10 +213,7 @@ class _Builder:
         else:
             # Each remote endpoint resolves the names itself; addresses of no endpoint resolve nothing.
             variants = []
-            groups: dict[tuple[tuple[str, Protocol, int], ...], list[EndpointInfo]] = {}
-            for endpoint in self.ruleset.endpoints:
-                groups.setdefault(endpoint.named_ports, []).append(endpoint)
-            for _, members in sorted(groups.items()):
+            for members in by_named_ports(self.ruleset.endpoints):
                 addresses = sp.of_addresses(ip for e in members for ip in e.ips)
                 destination, source = (self.host, members[0]) if ingress else (members[0], self.host)
                 variants.append((sp.intersect(remote, addresses), _l4(rule, destination, resolve=True, source=source)))
@@ -316,10 +312,10 @@ def _l4(
         for entry in chosen:
             if entry.start is None and entry.protocol is None:
                 continue  # matches nothing
-            for protocol in (entry.protocol,) if entry.protocol is not None else PORT_PROTOCOLS:
+            for protocol in (entry.protocol,) if entry.protocol is not None else PORTED_PROTOCOLS:
                 if rule.protocol is not None and protocol != rule.protocol:
                     continue
-                if entry.start is not None and protocol not in PORT_PROTOCOLS:
+                if entry.start is not None and protocol not in PORTED_PROTOCOLS:
                     continue  # a port test on a protocol without ports never holds
                 _, ranges = positive.get(_key(protocol), (protocol, []))
                 if entry.start is None or ranges is None:
@@ -337,7 +333,7 @@ def _l4(
         # of their own; the rest is every other protocol.
         split: list[RuleProtocol] = []
         if any(e.protocol is None for e in negated) or rule.source_ports or rule.not_source_ports:
-            split.extend(PORT_PROTOCOLS)
+            split.extend(PORTED_PROTOCOLS)
         split.extend(e.protocol for e in negated if e.protocol is not None)
         if rule.icmp is not None or rule.not_icmp is not None:
             split.append(Protocol.ICMP)
@@ -363,15 +359,15 @@ def _one_protocol(
         return []
     if rule.icmp is not None and protocol != Protocol.ICMP:
         return []
-    if rule.source_ports and protocol not in PORT_PROTOCOLS:
+    if rule.source_ports and protocol not in PORTED_PROTOCOLS:
         return []
-    sources = _sources(rule, protocol, source) if isinstance(protocol, Protocol) and protocol in PORT_PROTOCOLS else {}
+    sources = _sources(rule, protocol, source) if isinstance(protocol, Protocol) and protocol in PORTED_PROTOCOLS else {}
     if sources is None:
         return []  # no source port can match
     found: dict[str, Any] = {**sources, "protocol": protocol}
     if ranges is not None:
         found["dports"] = tuple(sorted(set(ranges)))
-    if protocol in PORT_PROTOCOLS:
+    if protocol in PORTED_PROTOCOLS:
         mine = [e for e in negated if e.protocol in (None, protocol)]
         if any(e.start is None for e in mine):
             return []  # every port of the protocol is excluded

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import ip_network
@@ -191,6 +191,15 @@ def resolve_named_ports(entries: Sequence[PortMatch], destination: EndpointInfo 
                     seen.add(protocol)
                     out.append(PortMatch(entry.index, protocol, number, number))
     return out
+
+
+def by_named_ports(endpoints: Iterable[EndpointInfo]) -> list[list[EndpointInfo]]:
+    """The endpoints grouped by their named-port map (members of a group resolve every name
+    alike), groups in the order of their maps."""
+    groups: dict[tuple[tuple[str, Protocol, int], ...], list[EndpointInfo]] = {}
+    for endpoint in endpoints:
+        groups.setdefault(endpoint.named_ports, []).append(endpoint)
+    return [members for _, members in sorted(groups.items())]
 
 
 @dataclass(frozen=True, slots=True)

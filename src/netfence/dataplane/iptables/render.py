@@ -20,11 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netfence.dataplane import spans as sp
-from netfence.dataplane.host import PORT_PROTOCOLS, HostFirewall, HostRule, Match, Range, Verdict
+from netfence.dataplane.host import HostFirewall, HostRule, Match, Range, Verdict
 from netfence.dataplane.host import AddressSet as HostSet
+from netfence.dataplane.protocols import netfilter_name
 from netfence.errors import NetfenceError
 from netfence.model.policies import Direction
-from netfence.model.ports import Protocol, RuleProtocol
+from netfence.model.ports import PORTED_PROTOCOLS, Protocol, RuleProtocol
 
 SET_PREFIX = "netfence-"
 #: Suffix of the set a new version is filled in before the swap.
@@ -33,14 +34,6 @@ CHAIN_PREFIX = "NETFENCE-"
 BASE_CHAINS = {Direction.INGRESS: ("INPUT", "NETFENCE-INPUT"), Direction.EGRESS: ("OUTPUT", "NETFENCE-OUTPUT")}
 #: multiport takes at most 15 ports per match, a range counting as two.
 _MULTIPORT = 15
-_PROTOCOLS = {
-    Protocol.TCP: "tcp",
-    Protocol.UDP: "udp",
-    Protocol.SCTP: "sctp",
-    Protocol.UDPLITE: "udplite",
-    Protocol.ICMP: "icmp",
-    Protocol.ICMPV6: "ipv6-icmp",
-}
 _COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/:\[\]()=,-]")
 
 
@@ -149,11 +142,11 @@ def _tests(match: Match, direction: Direction, rule: HostRule) -> list[list[str]
     """The iptables matches of `match`; several lists are alternatives (one rule each)."""
     head: list[str] = []
     if match.protocol is not None:
-        head.append(f"-p {_protocol(match.protocol)}")
+        head.append(f"-p {netfilter_name(match.protocol)}")
     elif len(match.not_protocols) == 1:
-        head.append(f"! -p {_protocol(match.not_protocols[0])}")
+        head.append(f"! -p {netfilter_name(match.not_protocols[0])}")
     elif match.not_protocols:
-        shown = ", ".join(_protocol(p) for p in match.not_protocols)
+        shown = ", ".join(netfilter_name(p) for p in match.not_protocols)
         raise IptablesError(
             f"{rule.note}: excluding several protocols ({shown}) cannot be written for iptables; use -o nft"
         )
@@ -163,7 +156,7 @@ def _tests(match: Match, direction: Direction, rule: HostRule) -> list[list[str]
         if address_set is not None:
             head.append(f"-m set --match-set {set_name(address_set.name)} {side}")
     if match.dports or match.not_dports or match.sports or match.not_sports:
-        if match.protocol not in PORT_PROTOCOLS:
+        if match.protocol not in PORTED_PROTOCOLS:
             raise IptablesError(
                 f"{rule.note}: a port test without the protocol TCP, UDP, SCTP or UDPLite cannot be written"
                 " for iptables; use -o nft"
@@ -196,9 +189,6 @@ def _chunks(ranges: Sequence[Range]) -> list[str]:
         used += cost
     return [",".join(chunk) for chunk in out if chunk]
 
-
-def _protocol(protocol: RuleProtocol) -> str:
-    return _PROTOCOLS[protocol] if isinstance(protocol, Protocol) else str(protocol)
 
 
 def _comment(text: str) -> str:

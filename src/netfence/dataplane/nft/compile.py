@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 
 from netfence.dataplane import spans as sp
 from netfence.dataplane.nft.flowlog import LoggedChains, LogOptions
+from netfence.dataplane.protocols import netfilter_name
 from netfence.dataplane.nft.objects import AddressSet, Chain, Rule, Table, VerdictMap
 from netfence.ir.types import (
     Action,
+    by_named_ports,
     CidrBlock,
     EndpointInfo,
     EndpointKind,
@@ -51,14 +53,6 @@ from netfence.model.endpoints import EndpointId
 from netfence.model.policies import Direction
 from netfence.model.ports import PORTED_PROTOCOLS, Protocol, RuleProtocol
 
-_L4_NAMES = {
-    Protocol.TCP: "tcp",
-    Protocol.UDP: "udp",
-    Protocol.SCTP: "sctp",
-    Protocol.UDPLITE: "udplite",
-    Protocol.ICMP: "icmp",
-    Protocol.ICMPV6: "ipv6-icmp",
-}
 _PREFIX = {Direction.INGRESS: "in", Direction.EGRESS: "eg"}
 _MAP = {Direction.INGRESS: "ingress_ep", Direction.EGRESS: "egress_ep"}
 
@@ -196,10 +190,7 @@ class _Builder:
             # Egress with named ports: each destination resolves the names itself. Split the
             # destinations by their named-port map; addresses of no endpoint resolve nothing.
             variants = []
-            groups: dict[tuple[tuple[str, Protocol, int], ...], list[EndpointInfo]] = {}
-            for endpoint in self.ruleset.endpoints:
-                groups.setdefault(endpoint.named_ports, []).append(endpoint)
-            for _, members in sorted(groups.items()):
+            for members in by_named_ports(self.ruleset.endpoints):
                 variants.append(
                     (
                         sp.intersect(peer_ranges, sp.of_addresses(ip for e in members for ip in e.ips)),
@@ -288,7 +279,7 @@ class _Builder:
                     continue
                 for entry in resolved:
                     assert entry.protocol is not None and entry.start is not None
-                    elements.add((_protocol(entry.protocol), int(address), str(address), entry.start))
+                    elements.add((netfilter_name(entry.protocol), int(address), str(address), entry.start))
         if not elements:
             return None
         keyword = "ip" if family == 4 else "ip6"
@@ -348,11 +339,6 @@ def _resolves_names(rule: IRRule) -> bool:
     return any(entry.name is not None for entry in (*(rule.ports or ()), *rule.not_ports))
 
 
-def _protocol(protocol: RuleProtocol) -> str:
-    if isinstance(protocol, Protocol):
-        return _L4_NAMES[protocol]
-    return str(protocol)
-
 
 #: A rule's source-port tests: alternatives of source_ports (None: it has none; empty: none can
 #: match), and the not_source_ports tests (all must hold).
@@ -375,7 +361,7 @@ def _numbered_source_ports(rule: IRRule, entries: Sequence[PortMatch], *, negate
                 continue  # a packet without ports has no source port
             start = entry.start if entry.start is not None else 0
             end = entry.end if entry.end is not None else (entry.start if entry.start is not None else 65535)
-            items.add((_protocol(protocol), start, end))
+            items.add((netfilter_name(protocol), start, end))
     if not items:
         return None
     word = "!= " if negate else ""
@@ -400,9 +386,9 @@ def _port_variants(
     """The protocol/port/ICMP statements of the rule; several strings are alternatives (OR)."""
     common: list[str] = []
     if rule.protocol is not None and rule.ports is None:
-        common.append(f"meta l4proto {_protocol(rule.protocol)}")
+        common.append(f"meta l4proto {netfilter_name(rule.protocol)}")
     if rule.not_protocol is not None:
-        common.append(f"meta l4proto != {_protocol(rule.not_protocol)}")
+        common.append(f"meta l4proto != {netfilter_name(rule.not_protocol)}")
     icmp_word = "icmpv6" if rule.protocol == Protocol.ICMPV6 else "icmp"
     if rule.icmp is not None:
         common.append(f"{icmp_word} type {rule.icmp.type}")
@@ -429,7 +415,7 @@ def _port_variants(
         by_protocol: dict[str, list[PortMatch]] = {}
         for entry in chosen:
             assert entry.protocol is not None
-            by_protocol.setdefault(_protocol(entry.protocol), []).append(entry)
+            by_protocol.setdefault(netfilter_name(entry.protocol), []).append(entry)
         port_parts = []
         for name, group in sorted(by_protocol.items()):
             if any(p.start is None for p in group):
@@ -455,7 +441,7 @@ def _negated_ports(rule: IRRule, entries: Sequence[PortMatch]) -> str:
         return _port_statement("dport", entries, True)
     items = sorted(
         {
-            (_protocol(p.protocol), p.start or 0, p.end if p.end is not None else p.start or 0)
+            (netfilter_name(p.protocol), p.start or 0, p.end if p.end is not None else p.start or 0)
             for p in entries
             if p.protocol is not None
         }

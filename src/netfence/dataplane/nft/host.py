@@ -9,18 +9,11 @@ from collections.abc import Sequence
 from netfence.dataplane import spans as sp
 from netfence.dataplane.host import PREFIX, HostFirewall, HostRule, Match, Range, Verdict
 from netfence.dataplane.nft.compile import port_range
+from netfence.dataplane.protocols import netfilter_name
 from netfence.dataplane.nft.objects import AddressSet, Chain, Rule, Table
 from netfence.model.policies import Direction
 from netfence.model.ports import Protocol, RuleProtocol
 
-_L4_NAMES = {
-    Protocol.TCP: "tcp",
-    Protocol.UDP: "udp",
-    Protocol.SCTP: "sctp",
-    Protocol.UDPLITE: "udplite",
-    Protocol.ICMP: "icmp",
-    Protocol.ICMPV6: "ipv6-icmp",
-}
 _TYPES = {4: ("ipv4_addr", "ip"), 6: ("ipv6_addr", "ip6")}
 _HOOKS = {
     Direction.INGRESS: ("input", "iifname", "daddr"),
@@ -75,11 +68,11 @@ def statements(match: Match, direction: Direction) -> list[list[str]]:
         if address_set is not None:
             parts.append(f"{_TYPES[address_set.family][1]} {field} @{address_set.name}")
     if match.protocol is not None:
-        parts.append(f"meta l4proto {_protocol(match.protocol)}")
+        parts.append(f"meta l4proto {netfilter_name(match.protocol)}")
     if len(match.not_protocols) == 1:
-        parts.append(f"meta l4proto != {_protocol(match.not_protocols[0])}")
+        parts.append(f"meta l4proto != {netfilter_name(match.not_protocols[0])}")
     elif match.not_protocols:
-        parts.append(f"meta l4proto != {{ {', '.join(_protocol(p) for p in match.not_protocols)} }}")
+        parts.append(f"meta l4proto != {{ {', '.join(netfilter_name(p) for p in match.not_protocols)} }}")
     for field, ranges, negate in (
         ("dport", match.dports, False),
         ("dport", match.not_dports, True),
@@ -100,9 +93,6 @@ def statements(match: Match, direction: Direction) -> list[list[str]]:
     # not (type and code): another type, or that type with another code
     return [[*parts, f"{word} type != {kind}"], [*parts, f"{word} type {kind} {word} code != {code}"]]
 
-
-def _protocol(protocol: RuleProtocol) -> str:
-    return _L4_NAMES[protocol] if isinstance(protocol, Protocol) else str(protocol)
 
 
 def _ports(ranges: Sequence[Range], negated_source: bool = False) -> str:
